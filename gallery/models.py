@@ -1,0 +1,276 @@
+"""Characters and their images: the data every other part of RYLA Studio reads and writes."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class CharacterQuerySet(models.QuerySet["Character"]):
+    def visible_to(self, user) -> CharacterQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+
+class Character(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="characters"
+    )
+    name = models.CharField(max_length=100)
+    appearance = models.TextField(
+        max_length=2000, help_text="Prompt text describing the person: face, hair, body, style."
+    )
+    nsfw_enabled = models.BooleanField("NSFW enabled", default=False)
+    lora_name = models.CharField(
+        "LoRA file name", max_length=200, blank=True, help_text="A LoRA file on the ComfyUI server."
+    )
+    lora_strength = models.FloatField(
+        "LoRA strength",
+        default=0.8,
+        validators=[MinValueValidator(-2.0), MaxValueValidator(2.0)],
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CharacterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "created_at"]
+        indexes = [models.Index(fields=["owner", "name"], name="character_owner_name")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(lora_strength__gte=-2.0) & Q(lora_strength__lte=2.0),
+                name="character_lora_strength_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    GENERATING = "generating", "Generating"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+IN_FLIGHT_STATUSES = (ImageStatus.PENDING, ImageStatus.GENERATING)
+
+
+class AspectRatio(models.TextChoices):
+    """Stored as written on the wire (`1:1`): a ratio, not an identifier."""
+
+    SQUARE = "1:1", "1:1 square"
+    STORY = "9:16", "9:16 story"
+    PORTRAIT = "2:3", "2:3 portrait"
+
+
+class QualityMode(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    HQ = "hq", "High quality"
+
+
+class EditType(models.TextChoices):
+    INPAINT = "inpaint", "Inpaint"
+
+
+class ReviewStatus(models.TextChoices):
+    UNREVIEWED = "unreviewed", "Unreviewed"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class ImageQuerySet(models.QuerySet["Image"]):
+    def visible_to(self, user) -> ImageQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(character__owner=user)
+
+    def in_flight(self) -> ImageQuerySet:
+        return self.filter(status__in=IN_FLIGHT_STATUSES)
+
+    def completed(self) -> ImageQuerySet:
+        return self.filter(status=ImageStatus.COMPLETED)
+
+    def for_character(self, character: Character) -> ImageQuerySet:
+        return self.filter(character=character)
+
+    def newest_first(self) -> ImageQuerySet:
+        return self.order_by("-created_at", "-id")
+
+    def in_batch(self, batch_id: uuid.UUID) -> ImageQuerySet:
+        return self.filter(batch_id=batch_id)
+
+
+class Image(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="images")
+    batch_id = models.UUIDField(db_index=True, help_text="The pack that one request made.")
+    batch_index = models.PositiveSmallIntegerField(default=0, help_text="Position in its pack.")
+    batch_size = models.PositiveSmallIntegerField(default=1, help_text="Images in its pack.")
+
+    status = models.CharField(
+        max_length=16, choices=ImageStatus.choices, default=ImageStatus.PENDING
+    )
+    progress = models.PositiveSmallIntegerField(
+        default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    error_message = models.TextField(blank=True)
+
+    scene = models.CharField(max_length=64)
+    environment = models.CharField(max_length=64)
+    outfit = models.CharField(max_length=200, blank=True)
+    aspect_ratio = models.CharField(max_length=8, choices=AspectRatio.choices)
+    quality_mode = models.CharField(max_length=8, choices=QualityMode.choices)
+    nsfw = models.BooleanField("NSFW", default=False)
+
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField(validators=[MinValueValidator(0)])
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    steps = models.PositiveSmallIntegerField()
+    cfg = models.FloatField()
+    workflow = models.CharField(max_length=64)
+
+    prompt_id = models.CharField("ComfyUI prompt id", max_length=64, unique=True)
+    backend_url = models.CharField("ComfyUI backend", max_length=300, blank=True)
+
+    image_key = models.CharField(max_length=300, blank=True)
+    thumbnail_key = models.CharField(max_length=300, blank=True)
+    mask_key = models.CharField(max_length=300, blank=True)
+
+    source_image = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="edits",
+        help_text="The image this one was edited from.",
+    )
+    # DESIGN.md: `inpaint` or null — null says "not an edit", distinct from any edit kind.
+    edit_type = models.CharField(  # noqa: DJ001
+        max_length=16, choices=EditType.choices, null=True, blank=True
+    )
+
+    review_status = models.CharField(
+        max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["character", "-created_at", "-id"], name="image_character_newest"),
+            models.Index(
+                fields=["status", "created_at"],
+                name="image_in_flight",
+                condition=Q(status__in=["pending", "generating"]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=100), name="image_progress_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ImageStatus.values), name="image_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(aspect_ratio__in=AspectRatio.values), name="image_aspect_ratio_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(quality_mode__in=QualityMode.values), name="image_quality_mode_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(review_status__in=ReviewStatus.values),
+                name="image_review_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(edit_type__isnull=True) | Q(edit_type__in=EditType.values),
+                name="image_edit_type_valid",
+            ),
+            models.CheckConstraint(condition=Q(seed__gte=0), name="image_seed_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character_id} · {self.scene} · {self.id}"
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self.status in IN_FLIGHT_STATUSES
+
+    @property
+    def is_edit(self) -> bool:
+        return self.edit_type is not None
+
+    def mark_progress(self, progress: int) -> None:
+        """The backend is working on it: it is generating, `progress` percent done."""
+        self.status = ImageStatus.GENERATING
+        self.progress = max(0, min(100, int(progress)))
+        fields = ["status", "progress", "updated_at"]
+        if self.started_at is None:
+            self.started_at = timezone.now()
+            fields.append("started_at")
+        self.save(update_fields=fields)
+
+    def mark_completed(
+        self, *, image_key: str, thumbnail_key: str, width: int, height: int
+    ) -> None:
+        now = timezone.now()
+        self.status = ImageStatus.COMPLETED
+        self.progress = 100
+        self.error_message = ""
+        self.image_key = image_key
+        self.thumbnail_key = thumbnail_key
+        self.width = width
+        self.height = height
+        self.started_at = self.started_at or now
+        self.completed_at = now
+        self.save(
+            update_fields=[
+                "status",
+                "progress",
+                "error_message",
+                "image_key",
+                "thumbnail_key",
+                "width",
+                "height",
+                "started_at",
+                "completed_at",
+                "updated_at",
+            ]
+        )
+
+    def mark_failed(self, message: str) -> None:
+        self.status = ImageStatus.FAILED
+        self.error_message = message[:2000]
+        self.completed_at = timezone.now()
+        self.save(update_fields=["status", "error_message", "completed_at", "updated_at"])
+
+    def mark_reviewed(self, *, status: str, reviewer) -> None:
+        self.review_status = status
+        self.reviewed_by = reviewer
+        self.reviewed_at = timezone.now()
+        self.save(update_fields=["review_status", "reviewed_by", "reviewed_at", "updated_at"])

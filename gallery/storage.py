@@ -1,0 +1,115 @@
+"""Where an image's bytes, thumbnail and mask live, and the URLs clients get for them.
+
+Works on whatever `STORAGES["default"]` is: local files by default, S3 (private objects,
+presigned URLs) when a bucket is configured. Keys follow DESIGN.md:
+`characters/<character_id>/images/<image_id>.png`, `….thumb.webp`, `…/masks/<image_id>.png`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, Storage, storages
+from PIL import Image as PILImage
+
+THUMBNAIL_LONG_SIDE = 384
+THUMBNAIL_QUALITY = 80
+
+KEY_PATTERN = re.compile(
+    r"^characters/(?P<character_id>[0-9a-f-]{36})/"
+    r"(?:images/[0-9a-f-]{36}(?:\.png|\.thumb\.webp)|masks/[0-9a-f-]{36}\.png)$"
+)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    image_key: str
+    thumbnail_key: str
+    width: int
+    height: int
+
+
+def image_key_for(character_id: uuid.UUID, image_id: uuid.UUID) -> str:
+    return f"characters/{character_id}/images/{image_id}.png"
+
+
+def thumbnail_key_for(character_id: uuid.UUID, image_id: uuid.UUID) -> str:
+    return f"characters/{character_id}/images/{image_id}.thumb.webp"
+
+
+def mask_key_for(character_id: uuid.UUID, image_id: uuid.UUID) -> str:
+    return f"characters/{character_id}/masks/{image_id}.png"
+
+
+def character_id_from_key(key: str) -> str | None:
+    """The owning character of a storage key, or None for anything that is not one of ours."""
+    match = KEY_PATTERN.match(key)
+    return match.group("character_id") if match else None
+
+
+def _storage() -> Storage:
+    return storages["default"]
+
+
+def _save(key: str, data: bytes) -> str:
+    # Both backends are configured to overwrite (settings.STORAGES), so storing again after
+    # a crash replaces the object instead of writing a renamed second copy.
+    saved = _storage().save(key, ContentFile(data))
+    if saved != key:
+        raise RuntimeError(f"storage saved {key!r} as {saved!r}")
+    return saved
+
+
+def make_thumbnail(picture: PILImage.Image) -> bytes:
+    """A WebP whose long side is at most THUMBNAIL_LONG_SIDE pixels."""
+    thumb = picture.convert("RGB") if picture.mode not in ("RGB", "RGBA") else picture.copy()
+    thumb.thumbnail((THUMBNAIL_LONG_SIDE, THUMBNAIL_LONG_SIDE), PILImage.Resampling.BILINEAR)
+    out = io.BytesIO()
+    thumb.save(out, format="WEBP", quality=THUMBNAIL_QUALITY, method=0)
+    return out.getvalue()
+
+
+def image_store(*, character_id: uuid.UUID, image_id: uuid.UUID, png_bytes: bytes) -> StoredImage:
+    """Store an output image as received plus its thumbnail; answer the keys and size."""
+    with PILImage.open(io.BytesIO(png_bytes)) as picture:
+        picture.load()
+        width, height = picture.size
+        thumbnail = make_thumbnail(picture)
+    image_key = _save(image_key_for(character_id, image_id), png_bytes)
+    thumbnail_key = _save(thumbnail_key_for(character_id, image_id), thumbnail)
+    return StoredImage(image_key, thumbnail_key, width, height)
+
+
+def mask_store(*, character_id: uuid.UUID, image_id: uuid.UUID, png_bytes: bytes) -> str:
+    return _save(mask_key_for(character_id, image_id), png_bytes)
+
+
+def file_read(key: str) -> bytes:
+    with _storage().open(key, "rb") as handle:
+        return handle.read()
+
+
+def file_exists(key: str) -> bool:
+    return bool(key) and _storage().exists(key)
+
+
+def files_delete(keys: Iterable[str]) -> None:
+    storage = _storage()
+    for key in keys:
+        storage.delete(key)
+
+
+def file_url(key: str) -> str:
+    """A URL the client can fetch: presigned and expiring on S3, a login-checked path locally."""
+    if not key:
+        return ""
+    return _storage().url(key)
+
+
+def storage_is_local() -> bool:
+    return isinstance(_storage(), FileSystemStorage)

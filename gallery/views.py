@@ -1,0 +1,75 @@
+"""Character pages and the login-checked file view for local storage."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import storages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from gallery import services, storage
+from gallery.forms import CharacterForm
+from gallery.models import Character
+
+
+def _get_character_for_user(request: HttpRequest, character_id) -> Character:
+    return get_object_or_404(Character.objects.visible_to(request.user), pk=character_id)
+
+
+@login_required
+def character_list(request: HttpRequest) -> HttpResponse:
+    characters = Character.objects.visible_to(request.user).order_by("name", "created_at")
+    return render(request, "gallery/character_list.html", {"characters": characters})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def character_create(request: HttpRequest) -> HttpResponse:
+    form = CharacterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.character_create(owner=request.user, **form.cleaned_data)
+        return redirect("gallery:character_list")
+    return render(request, "gallery/character_form.html", {"form": form, "character": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def character_edit(request: HttpRequest, character_id) -> HttpResponse:
+    character = _get_character_for_user(request, character_id)
+    form = CharacterForm(request.POST or None, instance=character)
+    if request.method == "POST" and form.is_valid():
+        services.character_update(character=character, **form.cleaned_data)
+        return redirect("gallery:character_list")
+    return render(request, "gallery/character_form.html", {"form": form, "character": character})
+
+
+@login_required
+@require_http_methods(["POST"])
+def character_delete(request: HttpRequest, character_id) -> HttpResponse:
+    services.character_delete(character=_get_character_for_user(request, character_id))
+    return redirect("gallery:character_list")
+
+
+@login_required
+def media_file(request: HttpRequest, key: str) -> HttpResponse:
+    """Serve a locally stored file to its owner (or staff); everyone else gets a 404.
+
+    On S3 clients get presigned URLs instead and this view is never linked.
+    """
+    character_id = storage.character_id_from_key(key)
+    if character_id is None or not storage.storage_is_local():
+        raise Http404
+    owned = Character.objects.visible_to(request.user).filter(pk=character_id).exists()
+    if not (owned or request.user.is_staff):
+        raise Http404
+    backend = storages["default"]
+    if not backend.exists(key):
+        raise Http404
+    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    response = FileResponse(backend.open(key, "rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

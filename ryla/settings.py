@@ -1,0 +1,256 @@
+"""RYLA Studio settings: one module, read from the environment, with safe local defaults.
+
+Every variable is listed in README.md and `.env.example`. With nothing set, the studio
+runs on SQLite, local files and the bundled ComfyUI simulator at 127.0.0.1:8188.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# --- Core --------------------------------------------------------------------------------
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_htmx",
+    "comfy",
+    "gallery",
+    "studio",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "ryla.urls"
+WSGI_APPLICATION = "ryla.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several threads (concurrent queueing, the worker) write to SQLite: wait for the lock
+    # instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "studio:index"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Request bodies: small everywhere; the inpaint endpoint raises its own limit
+# (STUDIO_INPAINT_MAX_BODY_BYTES) because it carries a base64 PNG.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 1024 * 1024)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- Storage -----------------------------------------------------------------------------
+
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = "/media/"
+
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 3600)
+
+if AWS_STORAGE_BUCKET_NAME:
+    # Credentials come from the standard AWS variables (AWS_ACCESS_KEY_ID, ...) through boto3.
+    default_storage_backend = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "region_name": AWS_S3_REGION_NAME,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "signature_version": "s3v4",
+            "querystring_expire": AWS_QUERYSTRING_EXPIRE,
+            "file_overwrite": True,
+        },
+    }
+else:
+    default_storage_backend = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL, "allow_overwrite": True},
+    }
+
+STORAGES = {
+    "default": default_storage_backend,
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# --- REST API ----------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "studio_start": env_str("STUDIO_THROTTLE_RATE", "60/min"),
+        "auth_token": env_str("AUTH_TOKEN_THROTTLE_RATE", "20/min"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RYLA Studio API",
+    "DESCRIPTION": "Generate image packs of AI-influencer characters and edit them by inpainting.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    }
+}
+if env_str("REDIS_URL"):
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("REDIS_URL"),
+    }
+
+# --- ComfyUI -----------------------------------------------------------------------------
+
+COMFYUI_URLS = env_list("COMFYUI_URLS", "http://127.0.0.1:8188")
+COMFYUI_TIMEOUT = env_float("COMFYUI_TIMEOUT", 10.0)
+COMFYUI_RETRIES = env_int("COMFYUI_RETRIES", 2)
+COMFYUI_COOLDOWN_SECONDS = env_float("COMFYUI_COOLDOWN_SECONDS", 30.0)
+# A prompt that no backend knows (neither queue nor history) for this long is failed as lost.
+COMFYUI_LOST_AFTER_SECONDS = env_float("COMFYUI_LOST_AFTER_SECONDS", 120.0)
+
+COMFYUI_ZIMAGE_UNET = env_str("COMFYUI_ZIMAGE_UNET", "z_image_turbo_bf16.safetensors")
+COMFYUI_ZIMAGE_CLIP = env_str("COMFYUI_ZIMAGE_CLIP", "qwen_3_4b.safetensors")
+COMFYUI_VAE = env_str("COMFYUI_VAE", "ae.safetensors")
+COMFYUI_FLUX_FILL_UNET = env_str("COMFYUI_FLUX_FILL_UNET", "flux1-fill-dev.safetensors")
+COMFYUI_FLUX_CLIP_L = env_str("COMFYUI_FLUX_CLIP_L", "clip_l.safetensors")
+COMFYUI_FLUX_T5XXL = env_str("COMFYUI_FLUX_T5XXL", "t5xxl_fp16.safetensors")
+
+# --- Studio ------------------------------------------------------------------------------
+
+STUDIO_MAX_IN_FLIGHT_PER_USER = env_int("STUDIO_MAX_IN_FLIGHT_PER_USER", 30)
+STUDIO_INPAINT_MAX_BODY_BYTES = env_int("STUDIO_INPAINT_MAX_BODY_BYTES", 20 * 1024 * 1024)
+STUDIO_MASK_MAX_BYTES = env_int("STUDIO_MASK_MAX_BYTES", 15 * 1024 * 1024)
+STUDIO_MASK_MAX_PIXELS = env_int("STUDIO_MASK_MAX_PIXELS", 4096 * 4096)
+STUDIO_WORKER_INTERVAL_SECONDS = env_float("STUDIO_WORKER_INTERVAL_SECONDS", 0.5)
+STUDIO_GALLERY_PAGE_SIZE = env_int("STUDIO_GALLERY_PAGE_SIZE", 24)
+
+# --- Analytics ---------------------------------------------------------------------------
+
+POSTHOG_API_KEY = env_str("POSTHOG_API_KEY")
+POSTHOG_HOST = env_str("POSTHOG_HOST", "https://us.i.posthog.com")

@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from gallery.api import AuthTokenCreateApi
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="studio:index", permanent=False), name="home"),
+    path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("auth/token", AuthTokenCreateApi.as_view(), name="auth_token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger_ui"),
+    path("", include("gallery.urls")),
+    path("", include("studio.urls")),
+]

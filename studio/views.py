@@ -1,0 +1,12 @@
+"""Studio pages."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+
+@login_required
+def studio_index(request: HttpRequest) -> HttpResponse:
+    return redirect("gallery:character_list")

@@ -1,0 +1,50 @@
+"""Small builders for test data: explicit defaults, any field overridable."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+from django.contrib.auth import get_user_model
+
+from gallery.models import Character, Image
+
+_counter = itertools.count(1)
+
+
+def make_user(username: str | None = None, password: str = "pw-for-tests-1", **fields):
+    User = get_user_model()
+    username = username or f"user{next(_counter)}"
+    return User.objects.create_user(username=username, password=password, **fields)
+
+
+def make_character(owner, **fields) -> Character:
+    defaults = {
+        "name": f"Character {next(_counter)}",
+        "appearance": "woman, 25, long dark hair, hazel eyes",
+        "nsfw_enabled": False,
+    }
+    defaults.update(fields)
+    return Character.objects.create(owner=owner, **defaults)
+
+
+def make_image(character: Character, **fields) -> Image:
+    defaults = {
+        "batch_id": uuid.uuid4(),
+        "scene": "selfie",
+        "environment": "beach",
+        "outfit": "white summer dress",
+        "aspect_ratio": "1:1",
+        "quality_mode": "draft",
+        "nsfw": False,
+        "prompt": "a woman taking a selfie on a beach",
+        "seed": next(_counter),
+        "width": 768,
+        "height": 768,
+        "steps": 6,
+        "cfg": 1.0,
+        "workflow": "studio_image",
+        "prompt_id": str(uuid.uuid4()),
+    }
+    defaults.update(fields)
+    return Image.objects.create(character=character, **defaults)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from gallery import storage
+from gallery.models import Character
+from tests.factories import make_character, make_image
+from tests.gallery.test_storage import png_bytes
+
+
+def test_login_page_renders_and_logs_in(client, alice):
+    assert client.get(reverse("login")).status_code == 200
+    response = client.post(reverse("login"), {"username": "alice", "password": "pw-for-tests-1"})
+    assert response.status_code == 302
+    assert client.get(reverse("gallery:character_list")).status_code == 200
+
+
+def test_logout_ends_the_session(client, alice):
+    client.force_login(alice)
+    response = client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert client.get(reverse("gallery:character_list")).status_code == 302
+
+
+def test_character_list_page_shows_only_own(client, alice, bob):
+    make_character(alice, name="Mine-Mia")
+    make_character(bob, name="Bob-Secret")
+    client.force_login(alice)
+    body = client.get(reverse("gallery:character_list")).content.decode()
+    assert "Mine-Mia" in body
+    assert "Bob-Secret" not in body
+
+
+def test_character_create_page_creates_for_owner(client, alice):
+    client.force_login(alice)
+    response = client.post(
+        reverse("gallery:character_create"),
+        {"name": "Nova", "appearance": "red hair", "lora_name": "", "lora_strength": "0.8"},
+    )
+    assert response.status_code == 302
+    assert Character.objects.get(name="Nova").owner == alice
+
+
+def test_character_create_page_shows_field_errors(client, alice):
+    client.force_login(alice)
+    response = client.post(reverse("gallery:character_create"), {"name": "", "appearance": ""})
+    assert response.status_code == 200
+    assert "This field is required" in response.content.decode()
+
+
+def test_character_edit_page_for_owner_and_404_for_other(client, alice, bob):
+    character = make_character(alice)
+    url = reverse("gallery:character_edit", args=[character.id])
+    client.force_login(bob)
+    assert client.get(url).status_code == 404
+    assert (
+        client.post(url, {"name": "stolen", "appearance": "x", "lora_strength": 1}).status_code
+        == 404
+    )
+    client.force_login(alice)
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"name": "Renamed", "appearance": "x", "lora_strength": 1})
+    assert response.status_code == 302
+    character.refresh_from_db()
+    assert character.name == "Renamed"
+
+
+def test_character_delete_page_is_post_only_and_scoped(client, alice, bob):
+    character = make_character(alice)
+    url = reverse("gallery:character_delete", args=[character.id])
+    client.force_login(bob)
+    assert client.post(url).status_code == 404
+    client.force_login(alice)
+    assert client.get(url).status_code == 405
+    assert client.post(url).status_code == 302
+    assert not Character.objects.filter(pk=character.id).exists()
+
+
+@pytest.mark.parametrize("name", ["gallery:character_list", "gallery:character_create"])
+def test_pages_redirect_anonymous_to_login(client, db, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_media_file_served_to_owner_only(client, alice, bob):
+    character = make_character(alice)
+    image = make_image(character)
+    stored = storage.image_store(
+        character_id=character.id, image_id=image.id, png_bytes=png_bytes(10, 10)
+    )
+    url = storage.file_url(stored.image_key)
+    assert client.get(url).status_code == 302  # anonymous → login
+    client.force_login(bob)
+    assert client.get(url).status_code == 404
+    client.force_login(alice)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == png_bytes(10, 10)
+
+
+def test_media_file_refuses_paths_outside_character_keys(client, alice):
+    client.force_login(alice)
+    assert client.get("/media/../ryla/settings.py").status_code == 404
+    assert client.get("/media/characters/not-a-uuid/images/x.png").status_code == 404
