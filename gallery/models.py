@@ -109,6 +109,15 @@ class ImageQuerySet(models.QuerySet["Image"]):
     def in_batch(self, batch_id: uuid.UUID) -> ImageQuerySet:
         return self.filter(batch_id=batch_id)
 
+    def edited(self, edited: bool) -> ImageQuerySet:
+        return self.filter(source_image__isnull=not edited, edit_type__isnull=not edited)
+
+    def older_than(self, created_at, image_id: uuid.UUID) -> ImageQuerySet:
+        """Rows after (created_at, id) in newest-first order: keyset pagination, any depth."""
+        return self.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=image_id)
+        )
+
 
 class Image(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -143,6 +152,9 @@ class Image(models.Model):
 
     prompt_id = models.CharField("ComfyUI prompt id", max_length=64, unique=True)
     backend_url = models.CharField("ComfyUI backend", max_length=300, blank=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a backend last confirmed it knows the prompt."
+    )
 
     image_key = models.CharField(max_length=300, blank=True)
     thumbnail_key = models.CharField(max_length=300, blank=True)
@@ -225,14 +237,20 @@ class Image(models.Model):
     def is_edit(self) -> bool:
         return self.edit_type is not None
 
-    def mark_progress(self, progress: int) -> None:
-        """The backend is working on it: it is generating, `progress` percent done."""
-        self.status = ImageStatus.GENERATING
-        self.progress = max(0, min(100, int(progress)))
-        fields = ["status", "progress", "updated_at"]
-        if self.started_at is None:
-            self.started_at = timezone.now()
-            fields.append("started_at")
+    def mark_seen(self, *, running: bool, progress: int | None = None) -> None:
+        """A backend still holds the prompt: queued (`running=False`) or running."""
+        now = timezone.now()
+        self.last_seen_at = now
+        fields = ["last_seen_at", "updated_at"]
+        if running:
+            self.status = ImageStatus.GENERATING
+            fields.append("status")
+            if self.started_at is None:
+                self.started_at = now
+                fields.append("started_at")
+        if progress is not None:
+            self.progress = max(0, min(99, int(progress)))
+            fields.append("progress")
         self.save(update_fields=fields)
 
     def mark_completed(

@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "ryla.middleware.BodySizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "ryla.urls"
@@ -103,9 +104,16 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several threads (concurrent queueing, the worker) write to SQLite: wait for the lock
+    # Several threads and processes (web, worker) write to SQLite: wait for the lock
     # instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # instead of failing at once; IMMEDIATE makes `atomic()` take the write lock up front so
+    # that two reconcilers of one prompt serialize as they do with SELECT ... FOR UPDATE.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+    # A file, not the in-memory default: tests that reconcile from several threads need
+    # every thread to see the same committed rows.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -233,6 +241,9 @@ COMFYUI_RETRIES = env_int("COMFYUI_RETRIES", 2)
 COMFYUI_COOLDOWN_SECONDS = env_float("COMFYUI_COOLDOWN_SECONDS", 30.0)
 # A prompt that no backend knows (neither queue nor history) for this long is failed as lost.
 COMFYUI_LOST_AFTER_SECONDS = env_float("COMFYUI_LOST_AFTER_SECONDS", 120.0)
+# Prompts are queued under this ComfyUI client id so the worker's websocket receives their
+# progress events (ComfyUI sends a prompt's events only to the client that queued it).
+COMFYUI_CLIENT_ID = env_str("COMFYUI_CLIENT_ID", "ryla-studio")
 
 COMFYUI_ZIMAGE_UNET = env_str("COMFYUI_ZIMAGE_UNET", "z_image_turbo_bf16.safetensors")
 COMFYUI_ZIMAGE_CLIP = env_str("COMFYUI_ZIMAGE_CLIP", "qwen_3_4b.safetensors")

@@ -50,6 +50,16 @@ def bob_api(bob) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """Throttle counters live in the cache: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """PBKDF2 costs ~0.5 s per user on this machine; tests don't need its strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -70,3 +80,68 @@ def media_in_tmp(settings, tmp_path):
             },
         },
     }
+
+
+@pytest.fixture
+def make_comfyui(settings):
+    """Start bundled ComfyUI simulators on free ports and point the studio at them."""
+    from comfy.simulator import SimulatorOptions
+    from comfy.simulator.testing import SimulatorThread
+
+    started = []
+
+    def start(*, use: bool = True, **options):
+        options.setdefault("step_ms", 5)
+        options.setdefault("steps", 4)
+        sim = SimulatorThread(SimulatorOptions(**options)).start()
+        started.append(sim)
+        if use:
+            settings.COMFYUI_URLS = [s.url for s in started]
+        return sim
+
+    settings.COMFYUI_RETRIES = 1
+    settings.COMFYUI_TIMEOUT = 5
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def comfyui(make_comfyui):
+    """One running simulator that the studio uses."""
+    return make_comfyui()
+
+
+@pytest.fixture
+def comfyui_down(settings):
+    """COMFYUI_URLS pointing at a loopback port where nothing listens."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.COMFYUI_URLS = [f"http://127.0.0.1:{port}"]
+    settings.COMFYUI_RETRIES = 0
+    settings.COMFYUI_TIMEOUT = 2
+    return settings.COMFYUI_URLS[0]
+
+
+@pytest.fixture
+def analytics_events():
+    """Every analytics event the studio captures during the test, as (event, kwargs)."""
+    from studio import analytics
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, dict]] = []
+
+        def capture(self, event: str, **kwargs) -> None:
+            self.events.append((event, kwargs))
+
+        def names(self) -> list[str]:
+            return [name for name, _ in self.events]
+
+    recorder = Recorder()
+    analytics.analytics_client_set(recorder)
+    yield recorder
+    analytics.analytics_client_set(None)

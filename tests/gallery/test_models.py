@@ -64,9 +64,13 @@ def test_edit_survives_deletion_of_its_source(alice_character):
     assert edit.edit_type == "inpaint"
 
 
-def test_mark_progress_then_completed_records_timestamps(alice_character):
+def test_mark_seen_running_then_completed_records_timestamps(alice_character):
     image = make_image(alice_character)
-    image.mark_progress(40)
+    image.mark_seen(running=False)
+    image.refresh_from_db()
+    assert (image.status, image.started_at) == (ImageStatus.PENDING, None)
+    assert image.last_seen_at is not None
+    image.mark_seen(running=True, progress=40)
     image.refresh_from_db()
     assert (image.status, image.progress) == (ImageStatus.GENERATING, 40)
     assert image.started_at is not None

@@ -1,0 +1,249 @@
+"""The studio's REST API: one APIView per operation (input → service → output)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from gallery import storage
+from gallery.models import Character, Image
+from studio import services
+from studio.serializers import (
+    CancelOutput,
+    GalleryPageOutput,
+    GalleryQueryInput,
+    HealthOutput,
+    ImageOut,
+    InpaintInput,
+    InpaintOutput,
+    PromptResultsOutput,
+    StudioGenerateInput,
+    StudioGenerateOutput,
+)
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: field → messages"),
+    403: OpenApiResponse(description="Not allowed (e.g. NSFW on a character without it)"),
+    404: OpenApiResponse(description="No such object among yours"),
+    429: OpenApiResponse(description="Too many requests or too many images in progress"),
+    503: OpenApiResponse(description="ComfyUI is unreachable; nothing was left pending"),
+}
+
+
+class StudioStartThrottle(UserRateThrottle):
+    scope = "studio_start"
+
+
+def studio_error_response(error: services.StudioError) -> Response:
+    if error.status_code == 400 and error.field:
+        return Response({error.field: [error.message]}, status=400)
+    body = {"detail": error.message}
+    if error.field:
+        body["field"] = error.field
+    return Response(body, status=error.status_code)
+
+
+class StudioGenerateApi(APIView):
+    throttle_classes = [StudioStartThrottle]
+
+    @extend_schema(
+        request=StudioGenerateInput,
+        responses={202: StudioGenerateOutput, **ERRORS},
+        summary="Start a pack of images of one of your characters",
+    )
+    def post(self, request: Request) -> Response:
+        data = StudioGenerateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        character = get_object_or_404(
+            Character.objects.visible_to(request.user), pk=values["characterId"]
+        )
+        options = services.GenerationOptions(
+            scene=values["scene"],
+            environment=values["environment"],
+            outfit=values["outfit"],
+            aspect_ratio=values["aspectRatio"],
+            quality_mode=values["qualityMode"],
+            count=values["count"],
+            nsfw=values["nsfw"],
+        )
+        try:
+            images = services.generation_start(
+                user=request.user, character=character, options=options
+            )
+        except services.StudioError as error:
+            return studio_error_response(error)
+        body = {
+            "promptIds": [image.prompt_id for image in images],
+            "imageIds": [image.id for image in images],
+            "batchId": images[0].batch_id,
+            "status": "queued",
+        }
+        return Response(StudioGenerateOutput(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class InpaintApi(APIView):
+    throttle_classes = [StudioStartThrottle]
+    # The only endpoint with a large body: a base64 PNG at the image's natural size.
+    max_body_setting = "STUDIO_INPAINT_MAX_BODY_BYTES"
+
+    @extend_schema(
+        request=InpaintInput,
+        responses={202: InpaintOutput, **ERRORS},
+        summary="Edit one of your images by inpainting the transparent area of a mask",
+    )
+    def post(self, request: Request) -> Response:
+        data = InpaintInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        character = get_object_or_404(
+            Character.objects.visible_to(request.user), pk=values["characterId"]
+        )
+        source = get_object_or_404(
+            Image.objects.visible_to(request.user).select_related("character"),
+            pk=values["sourceImageId"],
+        )
+        if source.character_id != character.id:
+            raise ValidationError({"sourceImageId": ["This image belongs to another character."]})
+        try:
+            image = services.inpaint_start(
+                user=request.user,
+                source_image=source,
+                prompt=values["prompt"],
+                negative_prompt=values["negativePrompt"],
+                masked_png=values["maskedImageBase64Png"],
+                seed=values.get("seed"),
+            )
+        except services.StudioError as error:
+            return studio_error_response(error)
+        body = {"promptId": image.prompt_id, "imageId": image.id, "status": "queued"}
+        return Response(InpaintOutput(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PromptResultsApi(APIView):
+    @extend_schema(
+        responses={200: PromptResultsOutput, 404: ERRORS[404]},
+        summary="State of one image by its ComfyUI prompt id (reconciled on read)",
+    )
+    def get(self, request: Request, prompt_id: str) -> Response:
+        image = get_object_or_404(Image.objects.visible_to(request.user), prompt_id=prompt_id)
+        if image.is_in_flight:
+            image = services.prompt_reconcile(image.prompt_id)
+        return Response(PromptResultsOutput(PromptResultsOutput.from_image(image, request)).data)
+
+
+def cursor_encode(image: Image) -> str:
+    raw = json.dumps([image.created_at.isoformat(), str(image.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, image_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), uuid.UUID(image_id)
+    except (binascii.Error, ValueError, TypeError, json.JSONDecodeError):
+        raise ValidationError({"cursor": ["Invalid cursor."]}) from None
+
+
+class CharacterImagesApi(APIView):
+    @extend_schema(
+        parameters=[GalleryQueryInput],
+        responses={200: GalleryPageOutput, 400: ERRORS[400], 404: ERRORS[404]},
+        summary="A character's images, newest first (cursor pagination)",
+    )
+    def get(self, request: Request, character_id: uuid.UUID) -> Response:
+        query = GalleryQueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        values = query.validated_data
+        character = get_object_or_404(Character.objects.visible_to(request.user), pk=character_id)
+        limit = values.get("limit") or settings.STUDIO_GALLERY_PAGE_SIZE
+        images = Image.objects.for_character(character).newest_first()
+        if values.get("scene"):
+            images = images.filter(scene=values["scene"])
+        if values.get("environment"):
+            images = images.filter(environment=values["environment"])
+        if values.get("edited") is not None:
+            images = images.edited(values["edited"])
+        if values.get("cursor"):
+            images = images.older_than(*cursor_decode(values["cursor"]))
+        page = list(images[: limit + 1])
+        next_url = None
+        if len(page) > limit:
+            page = page[:limit]
+            params = request.query_params.copy()
+            params["cursor"] = cursor_encode(page[-1])
+            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+        body = {
+            "images": ImageOut(page, many=True, context={"request": request}).data,
+            "next": next_url,
+        }
+        return Response(body)
+
+
+class ImageCancelApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: CancelOutput, 400: ERRORS[400], 404: ERRORS[404], 503: ERRORS[503]},
+        summary="Cancel one of your images in progress",
+    )
+    def post(self, request: Request, image_id: uuid.UUID) -> Response:
+        image = get_object_or_404(
+            Image.objects.visible_to(request.user).select_related("character"), pk=image_id
+        )
+        try:
+            image = services.image_cancel(user=request.user, image=image)
+        except services.StudioError as error:
+            return studio_error_response(error)
+        body = {"imageId": image.id, "status": image.status, "error": image.error_message}
+        return Response(CancelOutput(body).data)
+
+
+class HealthApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses={200: HealthOutput, 503: HealthOutput},
+        summary="Database, storage and ComfyUI backends (a down backend is reported, not fatal)",
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        database = _check(lambda: connection.cursor().execute("SELECT 1"))
+        file_storage = _check(lambda: storage.file_exists("healthz/probe"))
+        backends = [
+            {
+                "url": backend.url,
+                "ok": backend.ok,
+                "error": backend.error,
+                "queueLength": backend.queue_length,
+                "simulator": backend.is_simulator,
+            }
+            for backend in services.comfy_pool().health()
+        ]
+        ok = database == "ok" and file_storage == "ok"
+        body = {"ok": ok, "database": database, "storage": file_storage, "comfyui": backends}
+        return Response(HealthOutput(body).data, status=200 if ok else 503)
+
+
+def _check(probe) -> str:
+    try:
+        probe()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:300]
+    return "ok"

@@ -1,0 +1,132 @@
+"""The creator-facing vocabulary of the studio and how it becomes a prompt.
+
+Pure data and pure functions: no database, no I/O. Ids are snake_case here (as stored);
+`studio.ids` converts them for the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    id: str
+    label: str
+    fragment: str
+
+
+def _index(*presets: Preset) -> dict[str, Preset]:
+    return {preset.id: preset for preset in presets}
+
+
+SCENES = _index(
+    Preset("selfie", "Selfie", "casual smartphone selfie, arm extended, looking into the lens"),
+    Preset(
+        "mirror_selfie",
+        "Mirror selfie",
+        "mirror selfie holding a smartphone, full reflection visible",
+    ),
+    Preset("portrait", "Portrait", "head and shoulders portrait, shallow depth of field"),
+    Preset("full_body", "Full body", "full body shot, standing, head to toe in frame"),
+    Preset(
+        "candid_lifestyle",
+        "Candid lifestyle",
+        "candid lifestyle photo, natural unposed moment, documentary style",
+    ),
+    Preset("fitness", "Fitness", "fitness photo, mid-workout, athletic pose, dynamic energy"),
+    Preset(
+        "fashion_editorial",
+        "Fashion editorial",
+        "high fashion editorial, confident pose, magazine photography",
+    ),
+    Preset("golden_hour", "Golden hour", "golden hour portrait, warm backlight, soft lens flare"),
+    Preset("close_up", "Close-up", "close-up of the face, detailed skin texture, catchlights"),
+    Preset("sitting", "Sitting", "sitting relaxed, legs crossed, looking at the camera"),
+    Preset("walking", "Walking", "walking towards the camera, natural stride, motion"),
+    Preset("over_shoulder", "Over the shoulder", "looking back over the shoulder, playful smile"),
+)
+
+ENVIRONMENTS = _index(
+    Preset("bedroom", "Bedroom", "in a cozy bedroom with soft morning light and white linen"),
+    Preset("beach", "Beach", "on a sunny beach, turquoise water and white sand"),
+    Preset("cafe", "Café", "in a bright café, wooden tables, coffee cups, plants"),
+    Preset("city_street", "City street", "on a busy city street, storefronts, urban bokeh"),
+    Preset("gym", "Gym", "in a modern gym, weights and machines, mirrors"),
+    Preset("photo_studio", "Photo studio", "in a photo studio, seamless backdrop, softbox light"),
+    Preset("pool", "Pool", "by a luxury swimming pool, blue water reflections, sun loungers"),
+    Preset("forest", "Forest", "in a green forest, dappled sunlight through the trees"),
+    Preset("nightclub", "Nightclub", "in a nightclub, neon lights, haze, colourful spotlights"),
+    Preset("kitchen", "Kitchen", "in a modern kitchen, marble counter, morning light"),
+    Preset("car", "Car", "in the passenger seat of a car, window light, leather interior"),
+    Preset("rooftop", "Rooftop", "on a city rooftop at dusk, skyline in the background"),
+)
+
+OUTFITS = _index(
+    Preset("casual", "Casual", "casual jeans and a fitted t-shirt"),
+    Preset("summer_dress", "Summer dress", "a light flowing summer dress"),
+    Preset("activewear", "Activewear", "matching sports bra and leggings"),
+    Preset("business", "Business", "a tailored blazer and trousers"),
+    Preset("evening_gown", "Evening gown", "an elegant satin evening gown"),
+    Preset("streetwear", "Streetwear", "oversized hoodie, cargo pants and sneakers"),
+    Preset("swimwear", "Swimwear", "a stylish bikini"),
+    Preset("cozy", "Cozy", "an oversized knit sweater and soft shorts"),
+    Preset("lingerie", "Lingerie", "lace lingerie"),
+)
+
+ASPECT_RATIOS = ("1:1", "9:16", "2:3")
+QUALITY_MODES = ("draft", "hq")
+
+# Multiples of 16 (the latent is 1/8 and Z-Image patches are 2×2); draft ≈ 0.6 MP, hq ≈ 1–1.3 MP.
+DIMENSIONS: dict[str, dict[str, tuple[int, int]]] = {
+    "draft": {"1:1": (768, 768), "9:16": (576, 1024), "2:3": (640, 960)},
+    "hq": {"1:1": (1024, 1024), "9:16": (864, 1536), "2:3": (832, 1248)},
+}
+STEPS = {"draft": 6, "hq": 9}
+CFG = 1.0
+
+QUALITY_TERMS = {
+    "draft": "photo, natural light",
+    "hq": "professional photo, sharp focus, highly detailed skin, natural light, 8k",
+}
+SFW_TERMS = "fully clothed, tasteful, safe for work"
+NSFW_TERMS = "sensual, suggestive, tasteful nudity allowed"
+BASE_NEGATIVE = "blurry, deformed hands, extra fingers, distorted face, watermark, text, logo"
+SFW_NEGATIVE = "nudity, nipples, genitals, explicit content"
+
+OUTFIT_MAX_LENGTH = 200
+
+
+def dimensions_for(aspect_ratio: str, quality_mode: str) -> tuple[int, int]:
+    return DIMENSIONS[quality_mode][aspect_ratio]
+
+
+def steps_for(quality_mode: str) -> int:
+    return STEPS[quality_mode]
+
+
+def outfit_fragment(outfit: str) -> str:
+    """A preset id becomes its fragment; anything else is the creator's own words."""
+    key = outfit.strip().lower().replace("-", "_")
+    if key in OUTFITS:
+        return OUTFITS[key].fragment
+    return " ".join(outfit.split())
+
+
+def compose_prompt(
+    *, appearance: str, scene: str, environment: str, outfit: str, quality_mode: str, nsfw: bool
+) -> str:
+    parts = [
+        " ".join(appearance.split()),
+        SCENES[scene].fragment,
+        ENVIRONMENTS[environment].fragment,
+    ]
+    if outfit.strip():
+        parts.append(f"wearing {outfit_fragment(outfit)}")
+    parts.append(QUALITY_TERMS[quality_mode])
+    parts.append(NSFW_TERMS if nsfw else SFW_TERMS)
+    return ", ".join(part for part in parts if part)
+
+
+def compose_negative_prompt(*, nsfw: bool) -> str:
+    return BASE_NEGATIVE if nsfw else f"{BASE_NEGATIVE}, {SFW_NEGATIVE}"
