@@ -30,8 +30,8 @@ def character_list(request: HttpRequest) -> HttpResponse:
 def character_create(request: HttpRequest) -> HttpResponse:
     form = CharacterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.character_create(owner=request.user, **form.cleaned_data)
-        return redirect("gallery:character_list")
+        character = services.character_create(owner=request.user, **form.cleaned_data)
+        return redirect("studio:character", character_id=character.id)
     return render(request, "gallery/character_form.html", {"form": form, "character": None})
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
-from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
@@ -23,6 +19,7 @@ from rest_framework.views import APIView
 from gallery import storage
 from gallery.models import Character, Image
 from studio import services
+from studio.pagination import InvalidCursor, images_filter, images_page
 from studio.serializers import (
     CancelOutput,
     GalleryPageOutput,
@@ -147,20 +144,6 @@ class PromptResultsApi(APIView):
         return Response(PromptResultsOutput(PromptResultsOutput.from_image(image, request)).data)
 
 
-def cursor_encode(image: Image) -> str:
-    raw = json.dumps([image.created_at.isoformat(), str(image.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, image_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(image_id)
-    except (binascii.Error, ValueError, TypeError, json.JSONDecodeError):
-        raise ValidationError({"cursor": ["Invalid cursor."]}) from None
-
-
 class CharacterImagesApi(APIView):
     @extend_schema(
         parameters=[GalleryQueryInput],
@@ -173,21 +156,20 @@ class CharacterImagesApi(APIView):
         values = query.validated_data
         character = get_object_or_404(Character.objects.visible_to(request.user), pk=character_id)
         limit = values.get("limit") or settings.STUDIO_GALLERY_PAGE_SIZE
-        images = Image.objects.for_character(character).newest_first()
-        if values.get("scene"):
-            images = images.filter(scene=values["scene"])
-        if values.get("environment"):
-            images = images.filter(environment=values["environment"])
-        if values.get("edited") is not None:
-            images = images.edited(values["edited"])
-        if values.get("cursor"):
-            images = images.older_than(*cursor_decode(values["cursor"]))
-        page = list(images[: limit + 1])
+        images = images_filter(
+            Image.objects.for_character(character),
+            scene=values.get("scene"),
+            environment=values.get("environment"),
+            edited=values.get("edited"),
+        )
+        try:
+            page, cursor = images_page(images, cursor=values.get("cursor"), limit=limit)
+        except InvalidCursor as error:
+            raise ValidationError({"cursor": [str(error)]}) from None
         next_url = None
-        if len(page) > limit:
-            page = page[:limit]
+        if cursor:
             params = request.query_params.copy()
-            params["cursor"] = cursor_encode(page[-1])
+            params["cursor"] = cursor
             next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
         body = {
             "images": ImageOut(page, many=True, context={"request": request}).data,

@@ -634,3 +634,33 @@ def image_cancel(*, user, image: Image) -> Image:
         except ComfyUnreachable as exc:
             raise ComfyUnavailable("ComfyUI is unreachable; the image was not cancelled.") from exc
     return _fail(image, "Cancelled.")
+
+
+def image_retry(*, user, image: Image) -> list[Image]:
+    """Try a failed image again: the same options (a new pack of one) or the same edit."""
+    if image.character.owner_id != user.id:
+        raise Image.DoesNotExist
+    if image.status != ImageStatus.FAILED:
+        raise StudioError("Only failed images can be retried.", field="imageId")
+    if image.edit_type == EditType.INPAINT:
+        if image.source_image is None or not image.mask_key:
+            raise StudioError("The source of this edit is gone; it cannot be retried.")
+        return [
+            inpaint_start(
+                user=user,
+                source_image=image.source_image,
+                prompt=image.prompt,
+                negative_prompt=image.negative_prompt,
+                masked_png=storage.file_read(image.mask_key),
+            )
+        ]
+    options = GenerationOptions(
+        scene=image.scene,
+        environment=image.environment,
+        outfit=image.outfit,
+        aspect_ratio=image.aspect_ratio,
+        quality_mode=image.quality_mode,
+        count=1,
+        nsfw=image.nsfw,
+    )
+    return generation_start(user=user, character=image.character, options=options)

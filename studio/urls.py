@@ -4,6 +4,8 @@ from studio import api, views
 
 app_name = "studio"
 
+_images = "influencer/<uuid:character_id>/studio/images/<uuid:image_id>"
+
 urlpatterns = [
     path("image/generate/studio", api.StudioGenerateApi.as_view(), name="api_generate"),
     path("image/edit/inpaint", api.InpaintApi.as_view(), name="api_inpaint"),
@@ -20,4 +22,13 @@ urlpatterns = [
     path("image/<uuid:image_id>/cancel", api.ImageCancelApi.as_view(), name="api_cancel"),
     path("healthz", api.HealthApi.as_view(), name="healthz"),
     path("studio", views.studio_index, name="index"),
+    path("influencer/<uuid:character_id>/studio", views.character_studio, name="character"),
+    path(
+        "influencer/<uuid:character_id>/studio/generate", views.generate, name="generate"
+    ),
+    path("influencer/<uuid:character_id>/studio/gallery", views.gallery, name="gallery"),
+    path(f"{_images}", views.image_detail, name="image_detail"),
+    path(f"{_images}/card", views.image_card, name="image_card"),
+    path(f"{_images}/retry", views.image_retry, name="image_retry"),
+    path(f"{_images}/edit", views.image_edit, name="image_edit"),
 ]

@@ -1,12 +1,191 @@
-"""Studio pages."""
+"""Studio pages and their htmx partials: one view, two renders (page, or fragment for htmx)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+
+from gallery import storage
+from gallery.models import Character, Image
+from studio import analytics, presets, services
+from studio.forms import GalleryFilterForm, GenerateForm
+from studio.pagination import InvalidCursor, images_filter, images_page
+
+
+def _get_character_for_user(request: HttpRequest, character_id) -> Character:
+    return get_object_or_404(Character.objects.visible_to(request.user), pk=character_id)
+
+
+def _get_image_for_user(request: HttpRequest, character: Character, image_id) -> Image:
+    return get_object_or_404(
+        Image.objects.visible_to(request.user)
+        .filter(character=character)
+        .select_related("character", "source_image"),
+        pk=image_id,
+    )
+
+
+def _gallery_context(request: HttpRequest, character: Character) -> dict:
+    filters = GalleryFilterForm(request.GET or None)
+    images = images_filter(Image.objects.for_character(character), **filters.filters())
+    cursor = filters.cleaned_data.get("cursor") if filters.is_bound and filters.is_valid() else None
+    try:
+        page, next_cursor = images_page(
+            images, cursor=cursor, limit=settings.STUDIO_GALLERY_PAGE_SIZE
+        )
+    except InvalidCursor:
+        page, next_cursor = [], None
+    next_url = None
+    if next_cursor:
+        params = request.GET.copy()
+        params["cursor"] = next_cursor
+        next_url = f"{reverse('studio:gallery', args=[character.id])}?{params.urlencode()}"
+    return {
+        "character": character,
+        "images": page,
+        "next_url": next_url,
+        "filter_form": filters,
+    }
 
 
 @login_required
+@require_GET
 def studio_index(request: HttpRequest) -> HttpResponse:
-    return redirect("gallery:character_list")
+    characters = Character.objects.visible_to(request.user).order_by("name", "created_at")
+    return render(request, "studio/index.html", {"characters": characters})
+
+
+@login_required
+@require_GET
+def character_studio(request: HttpRequest, character_id) -> HttpResponse:
+    character = _get_character_for_user(request, character_id)
+    analytics.capture(
+        "studio_opened", user_id=request.user.id, properties={"characterId": str(character.id)}
+    )
+    context = {
+        **_gallery_context(request, character),
+        "form": GenerateForm(character=character),
+        "outfits": presets.OUTFITS.values(),
+    }
+    return render(request, "studio/character_studio.html", context)
+
+
+@login_required
+@require_POST
+def generate(request: HttpRequest, character_id) -> HttpResponse:
+    character = _get_character_for_user(request, character_id)
+    form = GenerateForm(request.POST, character=character)
+    if form.is_valid():
+        try:
+            services.generation_start(
+                user=request.user, character=character, options=form.options()
+            )
+        except services.StudioError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+    if form.is_valid():
+        if request.htmx:
+            response = render(request, "studio/_gallery.html", _gallery_context(request, character))
+            response["HX-Trigger"] = "ryla:pack-started"
+            return response
+        return redirect("studio:character", character_id=character.id)
+    context = {"form": form, "character": character, "outfits": presets.OUTFITS.values()}
+    if request.htmx:
+        # htmx swaps only 2xx answers: the form with its errors comes back as a 200.
+        response = render(request, "studio/_generate_form.html", context)
+        return reswap(retarget(response, "#generate-form"), "outerHTML")
+    context.update(_gallery_context(request, character))
+    return render(request, "studio/character_studio.html", context, status=422)
+
+
+@login_required
+@require_GET
+def gallery(request: HttpRequest, character_id) -> HttpResponse:
+    character = _get_character_for_user(request, character_id)
+    context = _gallery_context(request, character)
+    if request.htmx:
+        template = (
+            "studio/_gallery_page.html" if "cursor" in request.GET else "studio/_gallery.html"
+        )
+        return render(request, template, context)
+    return redirect(f"{reverse('studio:character', args=[character.id])}?{request.GET.urlencode()}")
+
+
+@login_required
+@require_GET
+def image_card(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    """One gallery card; an image still in flight is reconciled on read, like the API."""
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    if image.is_in_flight:
+        image = services.prompt_reconcile(image.prompt_id)
+    return render(request, "studio/_image_card.html", {"image": image, "character": character})
+
+
+@login_required
+@require_POST
+def image_retry(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    error = None
+    try:
+        services.image_retry(user=request.user, image=image)
+    except services.StudioError as exc:
+        error = exc.message
+    if request.htmx:
+        context = {**_gallery_context(request, character), "gallery_error": error}
+        return render(request, "studio/_gallery.html", context)
+    return redirect("studio:character", character_id=character.id)
+
+
+def _image_detail_context(image: Image, character: Character) -> dict:
+    return {
+        "character": character,
+        "image": image,
+        "image_url": storage.file_url(image.image_key),
+        "edits": image.edits.order_by("-created_at"),
+        "scene": presets.SCENES.get(image.scene),
+        "environment": presets.ENVIRONMENTS.get(image.environment),
+    }
+
+
+@login_required
+@require_GET
+def image_detail(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    context = _image_detail_context(image, character)
+    template = "studio/_image_detail.html" if request.htmx else "studio/image_detail_page.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def image_edit(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    if not image.image_key:
+        context = {
+            **_image_detail_context(image, character),
+            "detail_error": "Only completed images can be edited.",
+        }
+        if request.htmx:
+            return retarget(render(request, "studio/_image_detail.html", context), "#detail")
+        return render(request, "studio/image_detail_page.html", context, status=409)
+    analytics.capture(
+        "image_edit_opened",
+        user_id=request.user.id,
+        properties={"characterId": str(character.id), "imageId": str(image.id)},
+    )
+    context = {
+        "character": character,
+        "image": image,
+        "image_url": storage.file_url(image.image_key),
+        "inpaint_url": reverse("studio:api_inpaint"),
+    }
+    template = "studio/_edit_modal.html" if request.htmx else "studio/edit_page.html"
+    return render(request, template, context)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from django import forms
+
+from studio import presets
+from studio.services import GenerationOptions
+
+ASPECT_LABELS = {"1:1": "Square 1:1", "9:16": "Story 9:16", "2:3": "Portrait 2:3"}
+QUALITY_LABELS = {"draft": "Draft (fast)", "hq": "High quality"}
+
+
+def _choices(vocabulary: dict[str, presets.Preset]) -> list[tuple[str, str]]:
+    return [(key, preset.label) for key, preset in vocabulary.items()]
+
+
+class GenerateForm(forms.Form):
+    scene = forms.ChoiceField(choices=_choices(presets.SCENES), initial="selfie")
+    environment = forms.ChoiceField(choices=_choices(presets.ENVIRONMENTS), initial="bedroom")
+    outfit = forms.CharField(
+        max_length=presets.OUTFIT_MAX_LENGTH,
+        required=False,
+        help_text="A preset or your own words, e.g. “white linen shirt”.",
+        widget=forms.TextInput(attrs={"list": "outfit-presets", "autocomplete": "off"}),
+    )
+    aspect_ratio = forms.ChoiceField(
+        choices=[(r, ASPECT_LABELS[r]) for r in presets.ASPECT_RATIOS],
+        initial="9:16",
+        widget=forms.RadioSelect,
+    )
+    quality_mode = forms.ChoiceField(
+        choices=[(q, QUALITY_LABELS[q]) for q in presets.QUALITY_MODES],
+        initial="draft",
+        widget=forms.RadioSelect,
+    )
+    count = forms.IntegerField(min_value=1, max_value=10, initial=4, label="How many")
+    nsfw = forms.BooleanField(required=False, label="NSFW")
+
+    def __init__(self, *args, character, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.character = character
+        if not character.nsfw_enabled:
+            self.fields["nsfw"].disabled = True
+            self.fields[
+                "nsfw"
+            ].help_text = (
+                f"{character.name} does not allow NSFW images (change it in the character)."
+            )
+
+    def clean_outfit(self) -> str:
+        value = " ".join(self.cleaned_data["outfit"].split())
+        if any(ch in value for ch in "<>{}"):
+            raise forms.ValidationError("Use plain words: no <, >, { or }.")
+        return value
+
+    def options(self) -> GenerationOptions:
+        data = self.cleaned_data
+        return GenerationOptions(
+            scene=data["scene"],
+            environment=data["environment"],
+            outfit=data["outfit"],
+            aspect_ratio=data["aspect_ratio"],
+            quality_mode=data["quality_mode"],
+            count=data["count"],
+            nsfw=bool(data["nsfw"]),
+        )
+
+
+class GalleryFilterForm(forms.Form):
+    scene = forms.ChoiceField(
+        choices=[("", "All scenes"), *_choices(presets.SCENES)], required=False
+    )
+    environment = forms.ChoiceField(
+        choices=[("", "All environments"), *_choices(presets.ENVIRONMENTS)], required=False
+    )
+    edited = forms.ChoiceField(
+        choices=[("", "Edited or not"), ("yes", "Edited only"), ("no", "Originals only")],
+        required=False,
+    )
+    cursor = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+
+    def filters(self) -> dict:
+        data = self.cleaned_data if self.is_valid() else {}
+        edited = {"yes": True, "no": False}.get(data.get("edited", ""))
+        return {
+            "scene": data.get("scene") or None,
+            "environment": data.get("environment") or None,
+            "edited": edited,
+        }

@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from gallery.models import Image, ImageStatus
+from tests.factories import make_character, make_image
+from tests.studio.helpers import completed_image
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(client, bob):
+    client.force_login(bob)
+    return client
+
+
+def _urls(character, image):
+    return {
+        "character": reverse("studio:character", args=[character.id]),
+        "gallery": reverse("studio:gallery", args=[character.id]),
+        "detail": reverse("studio:image_detail", args=[character.id, image.id]),
+        "card": reverse("studio:image_card", args=[character.id, image.id]),
+        "edit": reverse("studio:image_edit", args=[character.id, image.id]),
+    }
+
+
+def test_index_lists_own_characters_with_studio_links(alice_client, alice, bob):
+    mine = make_character(alice, name="Mine-Mia")
+    make_character(bob, name="Bob-Secret")
+    body = alice_client.get(reverse("studio:index")).content.decode()
+    assert reverse("studio:character", args=[mine.id]) in body
+    assert "Bob-Secret" not in body
+
+
+def test_index_without_characters_offers_to_create_one(alice_client):
+    body = alice_client.get(reverse("studio:index")).content.decode()
+    assert reverse("gallery:character_create") in body
+
+
+def test_studio_page_renders_form_gallery_and_captures_studio_opened(
+    alice_client, alice, alice_character, analytics_events
+):
+    image = make_image(alice_character, status=ImageStatus.GENERATING, progress=40)
+    response = alice_client.get(reverse("studio:character", args=[alice_character.id]))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="generate-form"' in body and 'id="gallery"' in body
+    assert f'data-image-id="{image.id}"' in body and "40%" in body
+    assert 'hx-trigger="every 1s"' in body  # in-flight cards poll
+    assert "Mirror selfie" in body and "Photo studio" in body  # labels from presets
+    assert analytics_events.events == [
+        ("studio_opened", {"distinct_id": str(alice.id),
+                           "properties": {"characterId": str(alice_character.id)}})
+    ]
+
+
+def test_nsfw_toggle_disabled_with_reason_when_character_does_not_allow(alice_client, alice):
+    safe = make_character(alice, nsfw_enabled=False, name="Safe")
+    spicy = make_character(alice, nsfw_enabled=True, name="Spicy")
+    safe_body = alice_client.get(reverse("studio:character", args=[safe.id])).content.decode()
+    spicy_body = alice_client.get(reverse("studio:character", args=[spicy.id])).content.decode()
+    assert 'name="nsfw"' in safe_body and "disabled" in safe_body.split('name="nsfw"')[1][:80]
+    assert "does not allow NSFW" in safe_body
+    assert "does not allow NSFW" not in spicy_body
+
+
+def test_generate_htmx_returns_gallery_with_placeholders(alice_client, alice_character, comfyui):
+    response = alice_client.post(
+        reverse("studio:generate", args=[alice_character.id]),
+        {"scene": "selfie", "environment": "beach", "outfit": "red dress",
+         "aspect_ratio": "2:3", "quality_mode": "draft", "count": "3"},
+        **HTMX,
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.count('class="image-card ar-23"') == 3
+    assert Image.objects.filter(character=alice_character).count() == 3
+
+
+def test_generate_without_htmx_redirects_to_studio(alice_client, alice_character, comfyui):
+    response = alice_client.post(
+        reverse("studio:generate", args=[alice_character.id]),
+        {"scene": "selfie", "environment": "beach", "aspect_ratio": "1:1",
+         "quality_mode": "hq", "count": "1"},
+    )
+    assert response.status_code == 302
+    assert Image.objects.get().quality_mode == "hq"
+
+
+def test_generate_errors_show_next_to_the_field(alice_client, alice_character):
+    url = reverse("studio:generate", args=[alice_character.id])
+    data = {"scene": "selfie", "environment": "beach", "aspect_ratio": "1:1",
+            "quality_mode": "draft", "count": "11"}
+    htmx = alice_client.post(url, data, **HTMX)
+    assert htmx.status_code == 200
+    assert htmx["HX-Retarget"] == "#generate-form"
+    assert "Ensure this value is less than or equal to 10" in htmx.content.decode()
+    plain = alice_client.post(url, data)
+    assert plain.status_code == 422
+    assert not Image.objects.exists()
+
+
+def test_generate_when_comfyui_down_shows_error_and_failed_cards(
+    alice_client, alice_character, comfyui_down
+):
+    response = alice_client.post(
+        reverse("studio:generate", args=[alice_character.id]),
+        {"scene": "selfie", "environment": "beach", "aspect_ratio": "1:1",
+         "quality_mode": "draft", "count": "2"},
+        **HTMX,
+    )
+    assert "unreachable" in response.content.decode()
+    assert not Image.objects.in_flight().exists()
+
+
+def test_card_reconciles_and_stops_polling_when_done(alice_client, alice_character, comfyui,
+                                                    alice_api):
+    image = completed_image(alice_api, alice_character)
+    image.status = ImageStatus.GENERATING  # as if the worker had not stored it yet
+    Image.objects.filter(pk=image.pk).update(status=ImageStatus.GENERATING)
+    body = alice_client.get(_urls(alice_character, image)["card"], **HTMX).content.decode()
+    assert 'data-status="completed"' in body
+    assert "every 1s" not in body
+    assert 'class="thumb"' in body
+
+
+def test_failed_card_shows_reason_and_retry_that_queues_again(
+    alice_client, alice_character, comfyui
+):
+    image = make_image(alice_character, status=ImageStatus.FAILED, error_message="KSampler: boom")
+    body = alice_client.get(_urls(alice_character, image)["card"], **HTMX).content.decode()
+    assert "KSampler: boom" in body and "Retry" in body
+    retry = reverse("studio:image_retry", args=[alice_character.id, image.id])
+    response = alice_client.post(retry, **HTMX)
+    assert response.status_code == 200
+    assert Image.objects.count() == 2
+    assert Image.objects.exclude(pk=image.pk).get().scene == image.scene
+
+
+def test_gallery_paginates_and_filters(alice_client, alice_character, settings):
+    settings.STUDIO_GALLERY_PAGE_SIZE = 2
+    images = [make_image(alice_character, scene="portrait") for _ in range(3)]
+    make_image(alice_character, scene="fitness")
+    url = reverse("studio:gallery", args=[alice_character.id])
+    first = alice_client.get(url, {"scene": "portrait"}, **HTMX).content.decode()
+    assert first.count('class="image-card') == 2
+    assert "Load more" in first
+    next_url = first.split('hx-get="')[-1].split('"')[0].replace("&amp;", "&")
+    second = alice_client.get(next_url, **HTMX).content.decode()
+    assert f'data-image-id="{images[0].id}"' in second
+    assert "Load more" not in second
+    edited = alice_client.get(url, {"edited": "yes"}, **HTMX).content.decode()
+    assert 'class="image-card' not in edited
+
+
+def test_detail_shows_metadata_lineage_and_edit(alice_client, alice_character, comfyui,
+                                               alice_api):
+    source = completed_image(alice_api, alice_character)
+    edit = make_image(alice_character, source_image=source, edit_type="inpaint",
+                      prompt="add a hat", status=ImageStatus.COMPLETED,
+                      image_key=source.image_key, thumbnail_key=source.thumbnail_key)
+    urls = _urls(alice_character, source)
+    body = alice_client.get(urls["detail"], **HTMX).content.decode()
+    assert "<html" not in body
+    for text in [str(source.seed), "Mirror selfie", "City street", "9:16", "Draft",
+                 'id="edit-button"', "Download", "add a hat"]:
+        assert text in body, text
+    edit_body = alice_client.get(_urls(alice_character, edit)["detail"]).content.decode()
+    assert "<html" in edit_body and "Edited from" in edit_body
+
+
+def test_edit_modal_captures_image_edit_opened(alice_client, alice_character, comfyui,
+                                               alice_api, analytics_events):
+    source = completed_image(alice_api, alice_character)
+    response = alice_client.get(_urls(alice_character, source)["edit"], **HTMX)
+    assert response.status_code == 200
+    assert "data-mask-editor" in response.content.decode()
+    assert "image_edit_opened" in analytics_events.names()
+
+
+def test_edit_of_image_not_completed_is_refused(alice_client, alice_character):
+    image = make_image(alice_character)
+    response = alice_client.get(_urls(alice_character, image)["edit"])
+    assert response.status_code == 409
+
+
+@pytest.mark.parametrize("name", ["character", "gallery", "detail", "card", "edit"])
+def test_other_users_pages_are_404(bob_client, alice_character, name):
+    image = make_image(alice_character, status=ImageStatus.COMPLETED, image_key="x")
+    assert bob_client.get(_urls(alice_character, image)[name]).status_code == 404
+    assert bob_client.get(_urls(alice_character, image)[name], **HTMX).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["character", "gallery", "detail", "card", "edit"])
+def test_pages_send_anonymous_to_login(client, alice_character, name):
+    image = make_image(alice_character)
+    response = client.get(_urls(alice_character, image)[name])
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_posts_to_other_users_character_are_404(bob_client, alice_character):
+    image = make_image(alice_character, status=ImageStatus.FAILED)
+    generate = reverse("studio:generate", args=[alice_character.id])
+    retry = reverse("studio:image_retry", args=[alice_character.id, image.id])
+    assert bob_client.post(generate, {"count": 1}).status_code == 404
+    assert bob_client.post(retry).status_code == 404
+    assert Image.objects.count() == 1
