@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.core.signing import Signer
+from django.utils.crypto import constant_time_compare
 from PIL import Image as PILImage
 
 THUMBNAIL_LONG_SIDE = 384
@@ -105,10 +110,35 @@ def files_delete(keys: Iterable[str]) -> None:
 
 
 def file_url(key: str) -> str:
-    """A URL the client can fetch: presigned and expiring on S3, a login-checked path locally."""
+    """A URL the client can fetch: presigned and expiring on S3, signed and expiring locally.
+
+    Local expiry is rounded up to a whole window so that a page shows the same URL (and the
+    browser reuses its cached thumbnail) for a while; a URL lives one to two windows.
+    """
     if not key:
         return ""
-    return _storage().url(key)
+    storage = _storage()
+    if not isinstance(storage, FileSystemStorage):
+        return storage.url(key)
+    window = max(60, settings.AWS_QUERYSTRING_EXPIRE)
+    expires = (int(time.time()) // window + 2) * window
+    query = urlencode({"expires": expires, "signature": _local_signature(key, expires)})
+    return f"{storage.url(key)}?{query}"
+
+
+def _local_signature(key: str, expires: int) -> str:
+    return Signer(salt="gallery.storage.file_url").signature(f"{key}:{expires}")
+
+
+def local_url_is_valid(key: str, expires: str, signature: str) -> bool:
+    """Whether a local file URL's signature matches and has not expired."""
+    try:
+        expires_at = int(expires)
+    except (TypeError, ValueError):
+        return False
+    if expires_at < time.time():
+        return False
+    return constant_time_compare(signature or "", _local_signature(key, expires_at))
 
 
 def storage_is_local() -> bool:

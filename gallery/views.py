@@ -53,17 +53,18 @@ def character_delete(request: HttpRequest, character_id) -> HttpResponse:
     return redirect("gallery:character_list")
 
 
-@login_required
 def media_file(request: HttpRequest, key: str) -> HttpResponse:
-    """Serve a locally stored file to its owner (or staff); everyone else gets a 404.
+    """Serve a locally stored file for a signed, unexpired URL (what `storage.file_url`
+    hands out, like an S3 presigned URL); anything else gets a 404.
 
     On S3 clients get presigned URLs instead and this view is never linked.
     """
     character_id = storage.character_id_from_key(key)
     if character_id is None or not storage.storage_is_local():
         raise Http404
-    owned = Character.objects.visible_to(request.user).filter(pk=character_id).exists()
-    if not (owned or request.user.is_staff):
+    if not storage.local_url_is_valid(
+        key, request.GET.get("expires", ""), request.GET.get("signature", "")
+    ):
         raise Http404
     backend = storages["default"]
     if not backend.exists(key):

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from gallery import storage
 from gallery.models import Image, ReviewStatus
@@ -94,7 +95,7 @@ def test_change_page_shows_preview_lineage_and_read_only_inputs(staff_client, al
     response = staff_client.get(reverse("admin:gallery_image_change", args=[source.pk]))
     body = response.content.decode()
     assert response.status_code == 200
-    assert storage.file_url(stored.image_key) in body
+    assert escape(storage.file_url(stored.image_key)) in body
     assert reverse("admin:gallery_image_change", args=[edit.pk]) in body
     assert 'name="prompt"' not in body  # generation inputs are read-only
     edit_page = staff_client.get(reverse("admin:gallery_image_change", args=[edit.pk]))
@@ -113,7 +114,7 @@ def test_changelist_shows_thumbnail_and_filters(staff_client, alice):
     )
     response = staff_client.get(reverse("admin:gallery_image_changelist"))
     body = response.content.decode()
-    assert storage.file_url(stored.thumbnail_key) in body
+    assert escape(storage.file_url(stored.thumbnail_key)) in body
     for name in [
         "status",
         "review_status",

@@ -84,21 +84,39 @@ def test_pages_redirect_anonymous_to_login(client, db, name):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_media_file_served_to_owner_only(client, alice, bob):
+def test_media_file_served_for_signed_url_only(client, alice):
     character = make_character(alice)
     image = make_image(character)
     stored = storage.image_store(
         character_id=character.id, image_id=image.id, png_bytes=png_bytes(10, 10)
     )
     url = storage.file_url(stored.image_key)
-    assert client.get(url).status_code == 302  # anonymous → login
-    client.force_login(bob)
-    assert client.get(url).status_code == 404
-    client.force_login(alice)
-    response = client.get(url)
+    response = client.get(url)  # a signed URL works without a session, like a presigned one
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
     assert b"".join(response.streaming_content) == png_bytes(10, 10)
+    bare = url.split("?")[0]
+    assert client.get(bare).status_code == 404
+    tampered = url.replace("signature=", "signature=x")
+    assert client.get(tampered).status_code == 404
+    other_key = storage.thumbnail_key_for(character.id, image.id)
+    assert client.get(f"/media/{other_key}?{url.split('?')[1]}").status_code == 404
+
+
+def test_media_url_expires(client, alice, settings, monkeypatch):
+    import time as real_time
+
+    settings.AWS_QUERYSTRING_EXPIRE = 60
+    character = make_character(alice)
+    image = make_image(character)
+    stored = storage.image_store(
+        character_id=character.id, image_id=image.id, png_bytes=png_bytes(4, 4)
+    )
+    url = storage.file_url(stored.image_key)
+    expires = int(url.split("expires=")[1].split("&")[0])
+    assert 60 <= expires - real_time.time() <= 180
+    monkeypatch.setattr(storage.time, "time", lambda: expires + 1)
+    assert client.get(url).status_code == 404
 
 
 def test_media_file_refuses_paths_outside_character_keys(client, alice):

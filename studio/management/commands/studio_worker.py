@@ -39,7 +39,7 @@ def listen_for_events(url: str, stop: threading.Event) -> None:
     delay = 0.5
     while not stop.is_set():
         try:
-            for event in iter_events(url, settings.COMFYUI_CLIENT_ID, timeout=5.0):
+            for event in iter_events(url, settings.COMFYUI_CLIENT_ID, timeout=30.0):
                 if stop.is_set():
                     return
                 delay = 0.5
@@ -124,5 +124,5 @@ class Command(BaseCommand):
                 close_old_connections()
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
         for thread in listeners:
-            thread.join(timeout=6)
+            thread.join(timeout=1)
         self.stdout.write("studio_worker: stopped.")
