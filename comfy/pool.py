@@ -51,6 +51,9 @@ class BackendPool:
         self._lock = threading.Lock()
         self._clients: dict[str, ComfyClient] = {}
         self._down_until: dict[str, float] = {}
+        # Jobs this process is sending right now, per backend: concurrent queue() calls
+        # read the same /queue lengths, and without this they would all pick one backend.
+        self._submitting: dict[str, int] = {}
 
     @classmethod
     def from_env_string(cls, value: str, **kwargs: Any) -> BackendPool:
@@ -84,30 +87,47 @@ class BackendPool:
             until = self._down_until.get(_normalise(url))
             return until is not None and self._clock() < until
 
+    def _queue_lengths(self) -> dict[str, int]:
+        """Queue length of every backend that answers; unreachable ones are marked down."""
+        lengths: dict[str, int] = {}
+        errors: list[str] = []
+        for url in self._urls:
+            if self.is_down(url):
+                errors.append(f"{url}: cooling down")
+                continue
+            try:
+                lengths[url] = self.client_for(url).get_queue().length
+            except ComfyError as exc:
+                self.mark_down(url)
+                errors.append(f"{url}: {exc}")
+                continue
+            self.mark_up(url)
+        if not lengths:
+            raise ComfyUnreachable("No ComfyUI backend reachable: " + "; ".join(errors))
+        return lengths
+
+    def _pick(self, lengths: dict[str, int], *, reserve: bool) -> str:
+        """Least loaded, counting jobs this process is still sending (ties: first listed).
+
+        Picking and reserving happen under one lock, so concurrent ``queue()`` calls that
+        read the same lengths still spread over the backends.
+        """
+        with self._lock:
+            url = min(
+                lengths,
+                key=lambda u: (lengths[u] + self._submitting.get(u, 0), self._urls.index(u)),
+            )
+            if reserve:
+                self._submitting[url] = self._submitting.get(url, 0) + 1
+            return url
+
     def choose(self) -> str:
         """The reachable backend with the shortest queue (ties go to the first listed).
 
         Use it with ``client_for`` when an upload and its prompt must land on the same
         backend. Raises ``ComfyUnreachable`` if none answers.
         """
-        best: tuple[int, int, str] | None = None
-        errors: list[str] = []
-        for index, url in enumerate(self._urls):
-            if self.is_down(url):
-                errors.append(f"{url}: cooling down")
-                continue
-            try:
-                length = self.client_for(url).get_queue().length
-            except ComfyError as exc:
-                self.mark_down(url)
-                errors.append(f"{url}: {exc}")
-                continue
-            self.mark_up(url)
-            if best is None or (length, index) < best[:2]:
-                best = (length, index, url)
-        if best is None:
-            raise ComfyUnreachable("No ComfyUI backend reachable: " + "; ".join(errors))
-        return best[2]
+        return self._pick(self._queue_lengths(), reserve=False)
 
     def queue(
         self, graph: dict[str, Any], prompt_id: str | None = None, client_id: str | None = None
@@ -118,12 +138,15 @@ class BackendPool:
         is raised rather than trying another backend: the first one may have queued the
         job before failing, and the caller can reconcile by prompt id.
         """
-        url = self.choose()
+        url = self._pick(self._queue_lengths(), reserve=True)
         try:
             self.client_for(url).queue_prompt(graph, prompt_id=prompt_id, client_id=client_id)
         except ComfyUnreachable:
             self.mark_down(url)
             raise
+        finally:
+            with self._lock:
+                self._submitting[url] -= 1
         return url
 
     def health(self) -> list[BackendHealth]:

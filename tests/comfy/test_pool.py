@@ -158,3 +158,23 @@ def test_concurrent_queueing_from_threads_lands_every_job(make_simulator):
     assert len(results) == 12
     for prompt_id, url in results.items():
         assert pool.client_for(url).get_history(prompt_id).succeeded
+
+
+def test_concurrent_queue_calls_spread_over_equally_idle_backends(make_simulator):
+    first = make_simulator(latency_ms=100)
+    second = make_simulator(latency_ms=100)
+    pool = BackendPool([first.url, second.url], client_factory=fast_client)
+    chosen: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def submit(seed: int) -> None:
+        barrier.wait()
+        chosen.append(pool.queue(graph(seed), str(uuid.uuid4())))
+
+    threads = [threading.Thread(target=submit, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(chosen.count(url) for url in (first.url, second.url)) == [3, 3]
