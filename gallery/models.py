@@ -227,7 +227,7 @@ class Image(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.character_id} · {self.scene} · {self.id}"
+        return f"Image {str(self.id)[:8]} · {self.scene} · {self.status}"
 
     @property
     def is_in_flight(self) -> bool:
