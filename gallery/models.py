@@ -7,7 +7,8 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -114,9 +115,7 @@ class ImageQuerySet(models.QuerySet["Image"]):
 
     def older_than(self, created_at, image_id: uuid.UUID) -> ImageQuerySet:
         """Rows after (created_at, id) in newest-first order: keyset pagination, any depth."""
-        return self.filter(
-            Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=image_id)
-        )
+        return self.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=image_id))
 
 
 class Image(models.Model):
@@ -238,20 +237,31 @@ class Image(models.Model):
         return self.edit_type is not None
 
     def mark_seen(self, *, running: bool, progress: int | None = None) -> None:
-        """A backend still holds the prompt: queued (`running=False`) or running."""
+        """A backend still holds the prompt: queued (`running=False`) or running.
+
+        A guarded UPDATE, not `save()`: this object may be stale, and another reconciler may
+        have completed the row since it was read; writing the old status back would put a
+        finished image in flight again (and store its output twice).
+        """
         now = timezone.now()
-        self.last_seen_at = now
-        fields = ["last_seen_at", "updated_at"]
+        changes: dict = {"last_seen_at": now, "updated_at": now}
         if running:
-            self.status = ImageStatus.GENERATING
-            fields.append("status")
-            if self.started_at is None:
-                self.started_at = now
-                fields.append("started_at")
+            changes["status"] = ImageStatus.GENERATING
+            changes["started_at"] = Coalesce(
+                "started_at", Value(now, output_field=models.DateTimeField())
+            )
         if progress is not None:
-            self.progress = max(0, min(99, int(progress)))
-            fields.append("progress")
-        self.save(update_fields=fields)
+            changes["progress"] = max(0, min(99, int(progress)))
+        updated = Image.objects.filter(pk=self.pk, status__in=IN_FLIGHT_STATUSES).update(**changes)
+        if updated:
+            self.last_seen_at = now
+            if running:
+                self.status = ImageStatus.GENERATING
+                self.started_at = self.started_at or now
+            if progress is not None:
+                self.progress = changes["progress"]
+        else:
+            self.refresh_from_db()
 
     def mark_completed(
         self, *, image_key: str, thumbnail_key: str, width: int, height: int

@@ -79,12 +79,22 @@ def make_thumbnail(picture: PILImage.Image) -> bytes:
     return out.getvalue()
 
 
+class UnreadableImage(ValueError):
+    """Bytes that were meant to be an image and cannot be decoded as one."""
+
+
 def image_store(*, character_id: uuid.UUID, image_id: uuid.UUID, png_bytes: bytes) -> StoredImage:
-    """Store an output image as received plus its thumbnail; answer the keys and size."""
-    with PILImage.open(io.BytesIO(png_bytes)) as picture:
-        picture.load()
-        width, height = picture.size
-        thumbnail = make_thumbnail(picture)
+    """Store an output image as received plus its thumbnail; answer the keys and size.
+
+    Raises `UnreadableImage` (and stores nothing) when the bytes are not a decodable image.
+    """
+    try:
+        with PILImage.open(io.BytesIO(png_bytes)) as picture:
+            picture.load()
+            width, height = picture.size
+            thumbnail = make_thumbnail(picture)
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
+        raise UnreadableImage(f"not a decodable image: {exc}") from exc
     image_key = _save(image_key_for(character_id, image_id), png_bytes)
     thumbnail_key = _save(thumbnail_key_for(character_id, image_id), thumbnail)
     return StoredImage(image_key, thumbnail_key, width, height)

@@ -105,7 +105,6 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads and processes (web, worker) write to SQLite: wait for the lock
-    # instead of failing at once.
     # instead of failing at once; IMMEDIATE makes `atomic()` take the write lock up front so
     # that two reconcilers of one prompt serialize as they do with SELECT ... FOR UPDATE.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -508,6 +508,12 @@ def _apply(image: Image, observation: _Observation, url: str) -> Image:
         if entry.succeeded and entry.outputs:
             try:
                 return _complete(image, url, entry)
+            except storage.UnreadableImage as exc:
+                # Perhaps a truncated download: retried until the lost timeout, then failed.
+                logger.warning("reconcile: output of %s unreadable: %s", image.prompt_id, exc)
+                if _silent_too_long(image):
+                    return _fail(image, "ComfyUI's output could not be read as an image.")
+                return image
             except Exception:
                 # Download or storage failed: the row stays in flight and the next pass
                 # stores it (under the same keys, so never twice).
@@ -525,9 +531,7 @@ def _apply(image: Image, observation: _Observation, url: str) -> Image:
     if observation.running or observation.pending:
         image.mark_seen(running=observation.running)
         return image
-    last_seen = image.last_seen_at or image.created_at
-    lost_after = timedelta(seconds=settings.COMFYUI_LOST_AFTER_SECONDS)
-    if timezone.now() - last_seen > lost_after:
+    if _silent_too_long(image):
         reason = (
             "Lost: ComfyUI no longer knows this image (the backend restarted or dropped it)."
             if observation.reachable
@@ -535,6 +539,12 @@ def _apply(image: Image, observation: _Observation, url: str) -> Image:
         )
         return _fail(image, reason)
     return image
+
+
+def _silent_too_long(image: Image) -> bool:
+    """No backend has said anything useful about this image for the lost timeout."""
+    last_seen = image.last_seen_at or image.created_at
+    return timezone.now() - last_seen > timedelta(seconds=settings.COMFYUI_LOST_AFTER_SECONDS)
 
 
 def _complete(image: Image, url: str, entry: HistoryEntry) -> Image:

@@ -81,6 +81,22 @@ def test_mark_seen_running_then_completed_records_timestamps(alice_character):
     assert image.completed_at >= image.started_at
 
 
+def test_mark_seen_on_a_stale_copy_never_puts_a_finished_image_back_in_flight(alice_character):
+    stale = make_image(alice_character)
+    fresh = Image.objects.get(pk=stale.pk)
+    fresh.mark_completed(image_key="k.png", thumbnail_key="k.webp", width=512, height=512)
+
+    stale.mark_seen(running=True, progress=50)  # another reconciler read it before completion
+
+    stored = Image.objects.get(pk=stale.pk)
+    assert (stored.status, stored.progress, stored.image_key) == (
+        ImageStatus.COMPLETED,
+        100,
+        "k.png",
+    )
+    assert stale.status == ImageStatus.COMPLETED  # the stale copy learns the truth
+
+
 def test_mark_failed_keeps_the_reason(alice_character):
     image = make_image(alice_character)
     image.mark_failed("KSampler: out of memory")
