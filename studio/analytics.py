@@ -59,8 +59,11 @@ def analytics_client_set(client: AnalyticsClient | None) -> None:
     """Replace the PostHog client (tests); None restores the settings-driven one."""
     global _client, _client_key
     with _lock:
+        previous = _client
         _client = client
         _client_key = ("<test>", "<test>") if client is not None else None
+    if previous is not None and previous is not client and hasattr(previous, "shutdown"):
+        previous.shutdown()  # flush and stop its sending thread
 
 
 def capture(event: str, *, user_id: Any, properties: dict[str, Any] | None = None) -> None:
@@ -73,3 +76,13 @@ def capture(event: str, *, user_id: Any, properties: dict[str, Any] | None = Non
         client.capture(event, distinct_id=str(user_id), properties=properties or {})
     except Exception:
         logger.exception("analytics: could not capture %s", event)
+
+
+def analytics_flush() -> None:
+    """Send what the PostHog client has queued (a worker calls this before it exits)."""
+    try:
+        client = _current_client()
+        if client is not None and hasattr(client, "flush"):
+            client.flush()
+    except Exception:
+        logger.exception("analytics: could not flush")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gallery import storage
@@ -25,10 +26,29 @@ def _preset_id(value: str, vocabulary: dict, what: str) -> str:
     return key
 
 
+def _preset_schema(vocabulary: dict, what: str) -> dict:
+    """The schema lists the kebab-case ids; the snake_case spelling is accepted too."""
+    return {
+        "type": "string",
+        "enum": [to_kebab(key) for key in vocabulary],
+        "description": f"{what} id (kebab-case; snake_case is accepted too)",
+    }
+
+
+@extend_schema_field(_preset_schema(presets.SCENES, "Scene"))
+class SceneIdField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(_preset_schema(presets.ENVIRONMENTS, "Environment"))
+class EnvironmentIdField(serializers.CharField):
+    pass
+
+
 class StudioGenerateInput(serializers.Serializer):
     characterId = serializers.UUIDField()
-    scene = serializers.CharField(max_length=64, help_text="Scene id, kebab- or snake-case.")
-    environment = serializers.CharField(max_length=64)
+    scene = SceneIdField(max_length=64)
+    environment = EnvironmentIdField(max_length=64)
     outfit = serializers.CharField(
         max_length=presets.OUTFIT_MAX_LENGTH,
         allow_blank=True,
@@ -202,8 +222,8 @@ class GalleryPageOutput(serializers.Serializer):
 class GalleryQueryInput(serializers.Serializer):
     cursor = serializers.CharField(required=False, max_length=200)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100)
-    scene = serializers.CharField(required=False, max_length=64)
-    environment = serializers.CharField(required=False, max_length=64)
+    scene = SceneIdField(required=False, max_length=64)
+    environment = EnvironmentIdField(required=False, max_length=64)
     edited = serializers.BooleanField(required=False, allow_null=True, default=None)
 
     def validate_scene(self, value: str) -> str:

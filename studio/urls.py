@@ -23,9 +23,7 @@ urlpatterns = [
     path("healthz", api.HealthApi.as_view(), name="healthz"),
     path("studio", views.studio_index, name="index"),
     path("influencer/<uuid:character_id>/studio", views.character_studio, name="character"),
-    path(
-        "influencer/<uuid:character_id>/studio/generate", views.generate, name="generate"
-    ),
+    path("influencer/<uuid:character_id>/studio/generate", views.generate, name="generate"),
     path("influencer/<uuid:character_id>/studio/gallery", views.gallery, name="gallery"),
     path(f"{_images}", views.image_detail, name="image_detail"),
     path(f"{_images}/card", views.image_card, name="image_card"),

@@ -57,8 +57,10 @@ def test_studio_page_renders_form_gallery_and_captures_studio_opened(
     assert 'hx-trigger="every 1s"' in body  # in-flight cards poll
     assert "Mirror selfie" in body and "Photo studio" in body  # labels from presets
     assert analytics_events.events == [
-        ("studio_opened", {"distinct_id": str(alice.id),
-                           "properties": {"characterId": str(alice_character.id)}})
+        (
+            "studio_opened",
+            {"distinct_id": str(alice.id), "properties": {"characterId": str(alice_character.id)}},
+        )
     ]
 
 
@@ -75,8 +77,14 @@ def test_nsfw_toggle_disabled_with_reason_when_character_does_not_allow(alice_cl
 def test_generate_htmx_returns_gallery_with_placeholders(alice_client, alice_character, comfyui):
     response = alice_client.post(
         reverse("studio:generate", args=[alice_character.id]),
-        {"scene": "selfie", "environment": "beach", "outfit": "red dress",
-         "aspect_ratio": "2:3", "quality_mode": "draft", "count": "3"},
+        {
+            "scene": "selfie",
+            "environment": "beach",
+            "outfit": "red dress",
+            "aspect_ratio": "2:3",
+            "quality_mode": "draft",
+            "count": "3",
+        },
         **HTMX,
     )
     body = response.content.decode()
@@ -88,8 +96,13 @@ def test_generate_htmx_returns_gallery_with_placeholders(alice_client, alice_cha
 def test_generate_without_htmx_redirects_to_studio(alice_client, alice_character, comfyui):
     response = alice_client.post(
         reverse("studio:generate", args=[alice_character.id]),
-        {"scene": "selfie", "environment": "beach", "aspect_ratio": "1:1",
-         "quality_mode": "hq", "count": "1"},
+        {
+            "scene": "selfie",
+            "environment": "beach",
+            "aspect_ratio": "1:1",
+            "quality_mode": "hq",
+            "count": "1",
+        },
     )
     assert response.status_code == 302
     assert Image.objects.get().quality_mode == "hq"
@@ -97,8 +110,13 @@ def test_generate_without_htmx_redirects_to_studio(alice_client, alice_character
 
 def test_generate_errors_show_next_to_the_field(alice_client, alice_character):
     url = reverse("studio:generate", args=[alice_character.id])
-    data = {"scene": "selfie", "environment": "beach", "aspect_ratio": "1:1",
-            "quality_mode": "draft", "count": "11"}
+    data = {
+        "scene": "selfie",
+        "environment": "beach",
+        "aspect_ratio": "1:1",
+        "quality_mode": "draft",
+        "count": "11",
+    }
     htmx = alice_client.post(url, data, **HTMX)
     assert htmx.status_code == 200
     assert htmx["HX-Retarget"] == "#generate-form"
@@ -113,16 +131,22 @@ def test_generate_when_comfyui_down_shows_error_and_failed_cards(
 ):
     response = alice_client.post(
         reverse("studio:generate", args=[alice_character.id]),
-        {"scene": "selfie", "environment": "beach", "aspect_ratio": "1:1",
-         "quality_mode": "draft", "count": "2"},
+        {
+            "scene": "selfie",
+            "environment": "beach",
+            "aspect_ratio": "1:1",
+            "quality_mode": "draft",
+            "count": "2",
+        },
         **HTMX,
     )
     assert "unreachable" in response.content.decode()
     assert not Image.objects.in_flight().exists()
 
 
-def test_card_reconciles_and_stops_polling_when_done(alice_client, alice_character, comfyui,
-                                                    alice_api):
+def test_card_reconciles_and_stops_polling_when_done(
+    alice_client, alice_character, comfyui, alice_api
+):
     image = completed_image(alice_api, alice_character)
     image.status = ImageStatus.GENERATING  # as if the worker had not stored it yet
     Image.objects.filter(pk=image.pk).update(status=ImageStatus.GENERATING)
@@ -161,24 +185,38 @@ def test_gallery_paginates_and_filters(alice_client, alice_character, settings):
     assert 'class="image-card' not in edited
 
 
-def test_detail_shows_metadata_lineage_and_edit(alice_client, alice_character, comfyui,
-                                               alice_api):
+def test_detail_shows_metadata_lineage_and_edit(alice_client, alice_character, comfyui, alice_api):
     source = completed_image(alice_api, alice_character)
-    edit = make_image(alice_character, source_image=source, edit_type="inpaint",
-                      prompt="add a hat", status=ImageStatus.COMPLETED,
-                      image_key=source.image_key, thumbnail_key=source.thumbnail_key)
+    edit = make_image(
+        alice_character,
+        source_image=source,
+        edit_type="inpaint",
+        prompt="add a hat",
+        status=ImageStatus.COMPLETED,
+        image_key=source.image_key,
+        thumbnail_key=source.thumbnail_key,
+    )
     urls = _urls(alice_character, source)
     body = alice_client.get(urls["detail"], **HTMX).content.decode()
     assert "<html" not in body
-    for text in [str(source.seed), "Mirror selfie", "City street", "9:16", "Draft",
-                 'id="edit-button"', "Download", "add a hat"]:
+    for text in [
+        str(source.seed),
+        "Mirror selfie",
+        "City street",
+        "9:16",
+        "Draft",
+        'id="edit-button"',
+        "Download",
+        "add a hat",
+    ]:
         assert text in body, text
     edit_body = alice_client.get(_urls(alice_character, edit)["detail"]).content.decode()
     assert "<html" in edit_body and "Edited from" in edit_body
 
 
-def test_edit_modal_captures_image_edit_opened(alice_client, alice_character, comfyui,
-                                               alice_api, analytics_events):
+def test_edit_modal_captures_image_edit_opened(
+    alice_client, alice_character, comfyui, alice_api, analytics_events
+):
     source = completed_image(alice_api, alice_character)
     response = alice_client.get(_urls(alice_character, source)["edit"], **HTMX)
     assert response.status_code == 200

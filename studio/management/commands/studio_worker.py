@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce, Now
 from comfy.errors import ComfyError
 from comfy.ws import iter_events
 from gallery.models import Image
-from studio import services
+from studio import analytics, services
 
 logger = logging.getLogger("studio.worker")
 
@@ -125,4 +125,5 @@ class Command(BaseCommand):
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
         for thread in listeners:
             thread.join(timeout=1)
+        analytics.analytics_flush()
         self.stdout.write("studio_worker: stopped.")
