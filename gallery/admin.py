@@ -142,7 +142,8 @@ class ImageAdmin(admin.ModelAdmin):
         if not obj.thumbnail_key:
             return obj.get_status_display()
         return format_html(
-            '<img src="{}" alt="" loading="lazy" style="max-height:96px;max-width:96px">',
+            '<img class="review-thumb" src="{}" alt="thumbnail" loading="lazy" '
+            'style="max-height:96px;max-width:96px">',
             storage.file_url(obj.thumbnail_key),
         )
 
