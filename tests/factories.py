@@ -48,3 +48,18 @@ def make_image(character: Character, **fields) -> Image:
     }
     defaults.update(fields)
     return Image.objects.create(character=character, **defaults)
+
+
+def make_completed_image(character: Character, png_bytes: bytes, **fields) -> Image:
+    """An image whose output is in storage (with its thumbnail), as if ComfyUI had made it."""
+    from gallery import storage
+
+    image = make_image(character, **fields)
+    stored = storage.image_store(character_id=character.id, image_id=image.id, png_bytes=png_bytes)
+    image.mark_completed(
+        image_key=stored.image_key,
+        thumbnail_key=stored.thumbnail_key,
+        width=stored.width,
+        height=stored.height,
+    )
+    return image

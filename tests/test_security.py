@@ -33,7 +33,7 @@ from rest_framework.views import APIView
 import ryla.settings as project_settings
 from gallery import storage
 from gallery.models import Character, Image, ImageStatus
-from tests.factories import make_character, make_image, make_user
+from tests.factories import make_character, make_completed_image, make_image, make_user
 from tests.gallery.test_storage import s3_endpoint  # noqa: F401  (session fixture)
 
 # --- the generated matrix ------------------------------------------------------------------
@@ -185,22 +185,8 @@ def world(db, comfyui_down) -> World:
     owner = make_user("owner")
     other = make_user("intruder")
     character = make_character(owner, name=OWNER_NAME, appearance=OWNER_APPEARANCE)
-    image = make_image(
-        character,
-        prompt=OWNER_PROMPT,
-        outfit=OWNER_OUTFIT,
-        status=ImageStatus.COMPLETED,
-        width=64,
-        height=64,
-    )
-    stored = storage.image_store(
-        character_id=character.id, image_id=image.id, png_bytes=_png((64, 64), "RGB")
-    )
-    image.mark_completed(
-        image_key=stored.image_key,
-        thumbnail_key=stored.thumbnail_key,
-        width=stored.width,
-        height=stored.height,
+    image = make_completed_image(
+        character, _png((64, 64), "RGB"), prompt=OWNER_PROMPT, outfit=OWNER_OUTFIT
     )
     other_character = make_character(other, name="Intruder's own")
     return World(owner, other, character, image, other_character)
@@ -617,16 +603,7 @@ def test_presigned_urls_expire_after_the_configured_time(
     )
     assert configured.AWS_QUERYSTRING_EXPIRE == 900
     settings.STORAGES = {**settings.STORAGES, "default": configured.STORAGES["default"]}
-    image = make_image(alice_character, status=ImageStatus.COMPLETED, width=64, height=64)
-    stored = storage.image_store(
-        character_id=alice_character.id, image_id=image.id, png_bytes=_png((64, 64), "RGB")
-    )
-    image.mark_completed(
-        image_key=stored.image_key,
-        thumbnail_key=stored.thumbnail_key,
-        width=stored.width,
-        height=stored.height,
-    )
+    image = make_completed_image(alice_character, _png((64, 64), "RGB"))
 
     response = alice_api.get(f"/image-gallery/characters/{alice_character.id}/images")
     assert response.status_code == 200

@@ -16,9 +16,8 @@ import pytest
 from PIL import Image as PILImage
 from PIL import ImageChops, ImageDraw
 
-from gallery import storage
 from gallery.models import Character, Image
-from tests.factories import make_image
+from tests.factories import make_completed_image
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -91,17 +90,9 @@ def pattern_png(width: int, height: int) -> bytes:
 
 def completed_image(character: Character, *, width: int = 1024, height: int = 1024) -> Image:
     """A completed image in storage, as if the simulator had rendered it (but instantly)."""
-    image = make_image(character, width=width, height=height, aspect_ratio="1:1")
-    stored = storage.image_store(
-        character_id=character.id, image_id=image.id, png_bytes=pattern_png(width, height)
+    return make_completed_image(
+        character, pattern_png(width, height), width=width, height=height, aspect_ratio="1:1"
     )
-    image.mark_completed(
-        image_key=stored.image_key,
-        thumbnail_key=stored.thumbnail_key,
-        width=stored.width,
-        height=stored.height,
-    )
-    return image
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def test_staff_approves_an_image_and_the_changelist_shows_it_with_its_thumbnail(
     for index in range(3):
         expect(thumbnails.nth(index)).to_be_visible()
     loaded = page.evaluate(
-        "() => [...document.querySelectorAll('#result_list img.review-thumb')].map((i) => i.naturalWidth)"
+        "() => [...document.querySelectorAll('#result_list img.review-thumb')]"
+        ".map((i) => i.naturalWidth)"
     )
     assert all(width > 0 for width in loaded), loaded  # the signed thumbnail URLs served
     page.screenshot(path=str(artifacts / "admin-review.png"), full_page=True)

@@ -70,3 +70,11 @@ def inpaint(api, image: Image, mask: bytes, **overrides):
     }
     body.update(overrides)
     return api.post("/image/edit/inpaint", body, format="json")
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

@@ -11,7 +11,6 @@ import base64
 import copy
 import io
 import socket
-import time
 
 import pytest
 from PIL import Image as PILImage
@@ -34,14 +33,6 @@ def _free_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def _wait_until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # --- unreachable at queue time -------------------------------------------------------------

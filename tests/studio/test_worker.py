@@ -23,7 +23,7 @@ from django.db import connection
 
 from gallery import storage
 from gallery.models import Image, ImageStatus
-from tests.studio.helpers import generate
+from tests.studio.helpers import generate, wait_until
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -84,7 +84,7 @@ class Worker:
         return self.output.read_text(errors="replace")
 
     def wait_for_output(self, needle: str, timeout: float = 30.0) -> None:
-        _wait_until(
+        wait_until(
             lambda: needle in self.text() or self.process.poll() is not None,
             timeout,
             f"worker output {needle!r}",
@@ -124,14 +124,6 @@ def workers(tmp_path):
     for worker in started:
         worker.stop()
     connection.close()
-
-
-def _wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def _all_completed(prompt_ids: list[str]) -> bool:
@@ -189,7 +181,7 @@ def test_worker_process_completes_a_pack_from_websocket_events_with_progress(
     # One pass at start-up, the next a minute later: within the test only the websocket
     # can tell the worker that images progressed and finished.
     workers("--interval", "60")
-    _wait_until(lambda: "ryla-studio" in sim.simulator.sockets, what="worker websocket")
+    wait_until(lambda: "ryla-studio" in sim.simulator.sockets, what="worker websocket")
 
     response = generate(alice_api, alice_character, count=3)
     assert response.status_code == 202
@@ -203,7 +195,7 @@ def test_worker_process_completes_a_pack_from_websocket_events_with_progress(
                 progress_seen.add(progress)
         return _all_completed(prompt_ids)
 
-    _wait_until(done, timeout=30, what="pack completed by the worker")
+    wait_until(done, timeout=30, what="pack completed by the worker")
     assert any(0 < p < 100 for p in progress_seen), progress_seen
     assert _media_files() == _expected_files(prompt_ids)
     assert {i.progress for i in Image.objects.all()} == {100}
@@ -218,7 +210,7 @@ def test_two_worker_processes_store_each_output_exactly_once(
 
     response = generate(alice_api, alice_character, count=6)
     prompt_ids = response.json()["promptIds"]
-    _wait_until(lambda: _all_completed(prompt_ids), what="pack completed")
+    wait_until(lambda: _all_completed(prompt_ids), what="pack completed")
     time.sleep(0.5)  # several more passes of both workers
 
     ids = sorted(str(i) for i in Image.objects.values_list("id", flat=True))
@@ -235,7 +227,7 @@ def test_worker_killed_mid_store_and_restarted_loses_and_duplicates_nothing(
     comfyui.wait_idle()
 
     doomed = workers("--interval", "0.1", "--no-websocket", name="doomed", WORKER_STORE_PAUSE="30")
-    _wait_until(lambda: doomed.stores(), what="the first store")
+    wait_until(lambda: doomed.stores(), what="the first store")
     doomed.kill()  # files written, its transaction never committed
 
     interrupted = doomed.stores()[0]
@@ -243,7 +235,7 @@ def test_worker_killed_mid_store_and_restarted_loses_and_duplicates_nothing(
     assert Image.objects.in_flight().count() == 4
 
     workers("--interval", "0.1", "--no-websocket", name="restarted")
-    _wait_until(lambda: _all_completed(prompt_ids), what="pack completed after restart")
+    wait_until(lambda: _all_completed(prompt_ids), what="pack completed after restart")
     time.sleep(0.3)
 
     assert Image.objects.count() == 4
