@@ -66,3 +66,23 @@ def test_edit_paints_a_mask_and_the_edit_appears_with_its_lineage(
     expect(source_link).to_have_attribute(
         "href", f"/influencer/{source_image.character_id}/studio/images/{source_image.id}"
     )
+
+
+@pytest.mark.browser_context_args(viewport={"width": 375, "height": 740})
+def test_studio_fits_a_phone_and_every_control_has_a_label(
+    alice_page, live_server, source_image, artifacts
+):
+    page = alice_page
+    page.goto(studio_url(live_server, source_image.character))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button')]
+            .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
+            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                            && !el.getAttribute('aria-labelledby') && !el.textContent.trim())
+            .map((el) => el.outerHTML.slice(0, 120))"""
+    )
+    assert unlabelled == []
+    page.get_by_role("button", name="Generate").scroll_into_view_if_needed()
+    expect(page.get_by_role("button", name="Generate")).to_be_in_viewport()
+    page.screenshot(path=str(artifacts / "studio-375.png"), full_page=True)

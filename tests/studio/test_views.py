@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -252,3 +254,23 @@ def test_posts_to_other_users_character_are_404(bob_client, alice_character):
     assert bob_client.post(generate, {"count": 1}).status_code == 404
     assert bob_client.post(retry).status_code == 404
     assert Image.objects.count() == 1
+
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+INLINE_HANDLER = re.compile(r"\s(on[a-z]+|hx-on[:\w-]*)\s*=", re.I)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_studio_pages_have_no_inline_scripts_or_handlers(
+    alice_client, alice_character, comfyui, alice_api, htmx
+):
+    """CSP-friendly (script-src 'self'): settings reach JS through data-* attributes only."""
+    source = completed_image(alice_api, alice_character)
+    headers = HTMX if htmx else {}
+    urls = [reverse("studio:index"), *_urls(alice_character, source).values()]
+    for url in urls:
+        response = alice_client.get(url, follow=True, **headers)
+        assert response.status_code == 200, url
+        body = response.content.decode()
+        assert not INLINE_SCRIPT.findall(body), url
+        assert not INLINE_HANDLER.findall(body), url
