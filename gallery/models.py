@@ -115,7 +115,11 @@ class ImageQuerySet(models.QuerySet["Image"]):
 
     def older_than(self, created_at, image_id: uuid.UUID) -> ImageQuerySet:
         """Rows after (created_at, id) in newest-first order: keyset pagination, any depth."""
-        return self.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=image_id))
+        # The redundant `created_at <= …` lets the (character, created_at) index bound the scan.
+        return self.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=image_id),
+            created_at__lte=created_at,
+        )
 
 
 class Image(models.Model):

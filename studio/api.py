@@ -21,16 +21,17 @@ from gallery.models import Character, Image
 from studio import services
 from studio.pagination import InvalidCursor, images_filter, images_page
 from studio.serializers import (
+    IMAGE_OUT_COLUMNS,
     CancelOutput,
     GalleryPageOutput,
     GalleryQueryInput,
     HealthOutput,
-    ImageOut,
     InpaintInput,
     InpaintOutput,
     PromptResultsOutput,
     StudioGenerateInput,
     StudioGenerateOutput,
+    images_out,
 )
 
 ERRORS = {
@@ -154,10 +155,13 @@ class CharacterImagesApi(APIView):
         query = GalleryQueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
         values = query.validated_data
-        character = get_object_or_404(Character.objects.visible_to(request.user), pk=character_id)
         limit = values.get("limit") or settings.STUDIO_GALLERY_PAGE_SIZE
+        # Scoped to the user in the same query; the character is looked up only when the
+        # page is empty, to tell "none yet" from "not yours" (404).
         images = images_filter(
-            Image.objects.for_character(character),
+            Image.objects.visible_to(request.user)
+            .filter(character_id=character_id)
+            .values(*IMAGE_OUT_COLUMNS),
             scene=values.get("scene"),
             environment=values.get("environment"),
             edited=values.get("edited"),
@@ -166,13 +170,15 @@ class CharacterImagesApi(APIView):
             page, cursor = images_page(images, cursor=values.get("cursor"), limit=limit)
         except InvalidCursor as error:
             raise ValidationError({"cursor": [str(error)]}) from None
+        if not page:
+            get_object_or_404(Character.objects.visible_to(request.user), pk=character_id)
         next_url = None
         if cursor:
             params = request.query_params.copy()
             params["cursor"] = cursor
             next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
         body = {
-            "images": ImageOut(page, many=True, context={"request": request}).data,
+            "images": images_out(page, request),
             "next": next_url,
         }
         return Response(body)

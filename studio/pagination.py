@@ -15,8 +15,13 @@ class InvalidCursor(ValueError):
     pass
 
 
-def cursor_encode(image: Image) -> str:
-    raw = json.dumps([image.created_at.isoformat(), str(image.id)]).encode()
+def cursor_encode(image: Image | dict) -> str:
+    """The position of `image` (a row, or a `.values()` dict of one)."""
+    if isinstance(image, dict):
+        created_at, image_id = image["created_at"], image["id"]
+    else:
+        created_at, image_id = image.created_at, image.id
+    raw = json.dumps([created_at.isoformat(), str(image_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -31,7 +36,7 @@ def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 def images_page(
     images: ImageQuerySet, *, cursor: str | None, limit: int
-) -> tuple[list[Image], str | None]:
+) -> tuple[list, str | None]:
     """One page of `images` (already filtered) after `cursor`, and the next page's cursor."""
     images = images.newest_first()
     if cursor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -212,6 +213,74 @@ class ImageOut(serializers.Serializer):
 
     def get_thumbnailUrl(self, image: Image) -> str:
         return _absolute(self.context.get("request"), storage.file_url(image.thumbnail_key))
+
+
+# What a gallery page loads of each row: the columns ImageOut shows.
+IMAGE_OUT_COLUMNS = (
+    "id", "character_id", "batch_id", "batch_index", "batch_size", "status", "progress",
+    "error_message", "scene", "environment", "outfit", "aspect_ratio", "quality_mode", "nsfw",
+    "prompt", "negative_prompt", "seed", "width", "height", "steps", "cfg", "workflow",
+    "prompt_id", "source_image_id", "edit_type", "image_key", "thumbnail_key", "created_at",
+    "completed_at",
+)  # fmt: skip
+
+
+def _iso(value, zone) -> str:
+    """What DRF's DateTimeField answers: ISO 8601 in the current time zone, UTC as Z."""
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def images_out(rows: list[dict], request=None) -> list[dict]:
+    """`ImageOut(images, many=True).data` of `.values(*IMAGE_OUT_COLUMNS)` rows, faster.
+
+    A gallery page is 50 images of 29 fields: model instances and DRF's per-field machinery
+    were most of its cost. ImageOut stays the documented shape (OpenAPI), and a test holds
+    the two equal.
+    """
+    keys = [key for row in rows for key in (row["image_key"], row["thumbnail_key"])]
+    urls = storage.file_urls(keys)
+    origin = request.build_absolute_uri("/")[:-1] if request is not None else ""
+    urls = [origin + url if url.startswith("/") else url for url in urls]
+    zone = timezone.get_current_timezone()
+    out = []
+    for i, row in enumerate(rows):
+        source_id, completed_at = row["source_image_id"], row["completed_at"]
+        out.append(
+            {
+                "id": str(row["id"]),
+                "characterId": str(row["character_id"]),
+                "batchId": str(row["batch_id"]),
+                "index": row["batch_index"],
+                "total": row["batch_size"],
+                "status": row["status"],
+                "progress": row["progress"],
+                "error": row["error_message"],
+                "scene": to_kebab(row["scene"]),
+                "environment": to_kebab(row["environment"]),
+                "outfit": row["outfit"],
+                "aspectRatio": row["aspect_ratio"],
+                "qualityMode": row["quality_mode"],
+                "nsfw": row["nsfw"],
+                "prompt": row["prompt"],
+                "negativePrompt": row["negative_prompt"],
+                "seed": row["seed"],
+                "width": row["width"],
+                "height": row["height"],
+                "steps": row["steps"],
+                "cfg": float(row["cfg"]),
+                "workflow": row["workflow"],
+                "promptId": row["prompt_id"],
+                "sourceImageId": str(source_id) if source_id else None,
+                "editType": row["edit_type"],
+                "url": urls[2 * i],
+                "thumbnailUrl": urls[2 * i + 1],
+                "s3Key": row["image_key"],
+                "createdAt": _iso(row["created_at"], zone),
+                "completedAt": _iso(completed_at, zone) if completed_at else None,
+            }
+        )
+    return out
 
 
 class GalleryPageOutput(serializers.Serializer):
