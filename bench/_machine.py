@@ -1,10 +1,12 @@
-"""What every benchmark prints first: the machine it ran on and the command."""
+"""What the benchmarks share: the header they print (machine, command), ports, percentiles."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shlex
+import socket
 import sys
 
 
@@ -28,3 +30,16 @@ def header_print(title: str) -> None:
     print(f"== {title}")
     print(machine_describe())
     print("command: " + " ".join(shlex.quote(arg) for arg in [sys.executable, *sys.argv]))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]

@@ -29,7 +29,6 @@ It is a script run on demand, not a test: it prints figures measured in one run.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 import shutil
@@ -47,20 +46,13 @@ REPO = BENCH.parent
 # The project, not bench/ (which holds a gallery.py), must resolve `gallery`.
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 
-from bench._machine import header_print  # noqa: E402
+from bench._machine import header_print, percentile  # noqa: E402
 
 PYTHON = sys.executable
 GOAL_MEDIAN_MS = 300.0
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "ryla_bench_latency"
 CLIENT_ID = "ryla-studio"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def pg_execute(sql: str) -> None:

@@ -31,7 +31,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,16 +48,10 @@ REPO = BENCH.parent
 # The project, not bench/ (which holds a gallery.py), must resolve `gallery`.
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 
-from bench._machine import header_print  # noqa: E402
+from bench._machine import free_port, header_print  # noqa: E402
 
 PYTHON = sys.executable
 GOAL_RATIO = 1.5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:

@@ -41,7 +41,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,7 @@ REPO = BENCH.parent
 # This file is bench/gallery.py: the project's `gallery` app, not this script, must resolve.
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 
-from bench._machine import header_print  # noqa: E402
+from bench._machine import free_port, header_print, percentile  # noqa: E402
 
 PAGE = 50
 QUERY_GOAL = 4
@@ -427,11 +426,6 @@ def explain_page(data: dict, cursor: str | None) -> list[str]:
     return images[: PAGE + 1].explain(**options).splitlines()
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
 # --- Throughput ---------------------------------------------------------------------------
 
 
@@ -488,12 +482,6 @@ def gunicorn_server(data: dict) -> Iterator[str]:
                 yield base
             finally:
                 stop(server)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def fetch(url: str, token: str) -> tuple[int, bytes]:

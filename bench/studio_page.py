@@ -17,7 +17,6 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from bench._machine import header_print  # noqa: E402
+from bench._machine import free_port, header_print  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 USERNAME, PASSWORD = "bench", "bench-pass-2026"
@@ -55,12 +54,6 @@ image.mark_completed(image_key=stored.image_key, thumbnail_key=stored.thumbnail_
                      width=1024, height=1024)
 print("SEEDED", character.id, image.id)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:
