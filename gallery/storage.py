@@ -142,17 +142,15 @@ def file_urls(keys: list[str]) -> list[str]:
         return [storage.url(key) if key else "" for key in keys]
     window = max(60, settings.AWS_QUERYSTRING_EXPIRE)
     expires = (int(time.time()) // window + 2) * window
-    base = storage.base_url
-    return [
-        f"{base}{_uri_path(key)}?expires={expires}&signature={_local_signature(key, expires)}"
-        if key
-        else ""
-        for key in keys
-    ]
+    base, secret = storage.base_url, settings.SECRET_KEY
+    return [_local_url(base, key, expires, secret) if key else "" for key in keys]
 
 
-def _uri_path(key: str) -> str:
-    return key if _URI_SAFE_KEY.match(key) else filepath_to_uri(key)
+@functools.lru_cache(maxsize=8192)
+def _local_url(base: str, key: str, expires: int, secret: str) -> str:
+    """One signed URL; the same for a whole window, so a gallery polled again reuses it."""
+    path = key if _URI_SAFE_KEY.match(key) else filepath_to_uri(key)
+    return f"{base}{path}?expires={expires}&signature={_local_signature(key, expires, secret)}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -160,9 +158,9 @@ def _local_signing_key(secret: str) -> bytes:
     return salted_hmac("gallery.storage.file_url", "local file URLs", secret).digest()
 
 
-def _local_signature(key: str, expires: int) -> str:
+def _local_signature(key: str, expires: int, secret: str) -> str:
     message = f"{key}:{expires}".encode()
-    digest = hmac.digest(_local_signing_key(settings.SECRET_KEY), message, hashlib.sha256)
+    digest = hmac.digest(_local_signing_key(secret), message, hashlib.sha256)
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -174,7 +172,9 @@ def local_url_is_valid(key: str, expires: str, signature: str) -> bool:
         return False
     if expires_at < time.time():
         return False
-    return constant_time_compare(signature or "", _local_signature(key, expires_at))
+    return constant_time_compare(
+        signature or "", _local_signature(key, expires_at, settings.SECRET_KEY)
+    )
 
 
 def storage_is_local() -> bool:
