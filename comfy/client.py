@@ -88,6 +88,13 @@ class ComfyClient:
             raise ComfyUnreachable(
                 f"Cannot connect to {self.base_url} ({method} {path})", url=self.base_url
             ) from exc
+        except requests.RequestException as exc:
+            # A body cut off mid-answer (ChunkedEncodingError), a bad redirect...: the
+            # backend did not answer properly, which callers treat like unreachable.
+            raise ComfyUnreachable(
+                f"Broken answer from {self.base_url} ({method} {path}): {type(exc).__name__}",
+                url=self.base_url,
+            ) from exc
 
     def _request(
         self, method: str, path: str, *, retry: bool = True, **kwargs: Any

@@ -296,10 +296,16 @@ class Image(models.Model):
         )
 
     def mark_failed(self, message: str) -> None:
-        self.status = ImageStatus.FAILED
-        self.error_message = message[:2000]
-        self.completed_at = timezone.now()
-        self.save(update_fields=["status", "error_message", "completed_at", "updated_at"])
+        """Fail the image unless it has finished meanwhile (a guarded UPDATE, as mark_seen)."""
+        now = timezone.now()
+        message = message[:2000]
+        updated = Image.objects.filter(pk=self.pk, status__in=IN_FLIGHT_STATUSES).update(
+            status=ImageStatus.FAILED, error_message=message, completed_at=now, updated_at=now
+        )
+        if updated:
+            self.status, self.error_message, self.completed_at = ImageStatus.FAILED, message, now
+        else:
+            self.refresh_from_db()
 
     def mark_reviewed(self, *, status: str, reviewer) -> None:
         self.review_status = status

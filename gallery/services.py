@@ -44,13 +44,18 @@ def character_update(*, character: Character, **fields) -> Character:
 
 
 def character_delete(*, character: Character) -> None:
-    """Delete a character, its images and, once the rows are gone, their stored files."""
-    keys = [
-        key
-        for row in character.images.values_list("image_key", "thumbnail_key", "mask_key")
-        for key in row
-        if key
-    ]
+    """Delete a character, its images and, once the rows are gone, their stored files.
+
+    The rows are locked first, so an output being stored right now is either committed
+    before (and its keys deleted here) or finds its row gone; keys are derived from ids,
+    not read from rows that might still change.
+    """
     with transaction.atomic():
+        image_ids = list(character.images.select_for_update().values_list("id", flat=True))
+        keys = [
+            key_for(character.id, image_id)
+            for image_id in image_ids
+            for key_for in (storage.image_key_for, storage.thumbnail_key_for, storage.mask_key_for)
+        ]
         character.delete()
         transaction.on_commit(lambda: storage.files_delete(keys))

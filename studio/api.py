@@ -204,34 +204,35 @@ class ImageCancelApi(APIView):
 
 class HealthApi(APIView):
     permission_classes = [AllowAny]
-    authentication_classes: list = []
 
     @extend_schema(
         responses={200: HealthOutput, 503: HealthOutput},
         summary="Database, storage and ComfyUI backends (a down backend is reported, not fatal)",
+        description="Backend addresses and error texts are shown to staff only.",
         auth=[],
     )
     def get(self, request: Request) -> Response:
-        database = _check(lambda: connection.cursor().execute("SELECT 1"))
-        file_storage = _check(lambda: storage.file_exists("healthz/probe"))
+        staff = request.user.is_staff
+        database = _check(lambda: connection.cursor().execute("SELECT 1"), detail=staff)
+        file_storage = _check(lambda: storage.file_exists("healthz/probe"), detail=staff)
         backends = [
             {
-                "url": backend.url,
+                "url": backend.url if staff else f"backend {number}",
                 "ok": backend.ok,
-                "error": backend.error,
+                "error": (backend.error if staff else "unreachable") if not backend.ok else None,
                 "queueLength": backend.queue_length,
                 "simulator": backend.is_simulator,
             }
-            for backend in services.comfy_pool().health()
+            for number, backend in enumerate(services.comfy_pool().health(), start=1)
         ]
         ok = database == "ok" and file_storage == "ok"
         body = {"ok": ok, "database": database, "storage": file_storage, "comfyui": backends}
         return Response(HealthOutput(body).data, status=200 if ok else 503)
 
 
-def _check(probe) -> str:
+def _check(probe, *, detail: bool) -> str:
     try:
         probe()
     except Exception as exc:
-        return f"error: {type(exc).__name__}: {exc}"[:300]
+        return f"error: {type(exc).__name__}: {exc}"[:300] if detail else "error"
     return "ok"

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gallery.models import Image, ImageQuerySet
 
@@ -29,8 +29,12 @@ def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, image_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(image_id)
-    except (binascii.Error, ValueError, TypeError):
+        when = datetime.fromisoformat(created_at)
+        if when.tzinfo is None:
+            raise ValueError("naive datetime")
+        # In UTC, as stored; a forged date at the edge of the calendar overflows here.
+        return when.astimezone(UTC), uuid.UUID(image_id)
+    except (binascii.Error, ValueError, TypeError, OverflowError):
         raise InvalidCursor("Invalid cursor.") from None
 
 

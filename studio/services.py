@@ -641,7 +641,7 @@ def image_cancel(*, user, image: Image) -> Image:
     if image.backend_url:
         try:
             comfy_pool().client_for(image.backend_url).cancel(image.prompt_id)
-        except ComfyUnreachable as exc:
+        except ComfyError as exc:
             raise ComfyUnavailable("ComfyUI is unreachable; the image was not cancelled.") from exc
     return _fail(image, "Cancelled.")
 

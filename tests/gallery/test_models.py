@@ -97,6 +97,19 @@ def test_mark_seen_on_a_stale_copy_never_puts_a_finished_image_back_in_flight(al
     assert stale.status == ImageStatus.COMPLETED  # the stale copy learns the truth
 
 
+def test_mark_failed_on_a_stale_copy_never_hides_a_completed_image(alice_character):
+    stale = make_image(alice_character)
+    Image.objects.get(pk=stale.pk).mark_completed(
+        image_key="k.png", thumbnail_key="k.webp", width=512, height=512
+    )
+
+    stale.mark_failed("ComfyUI was unreachable when the image was queued.")
+
+    stored = Image.objects.get(pk=stale.pk)
+    assert (stored.status, stored.error_message) == (ImageStatus.COMPLETED, "")
+    assert stale.status == ImageStatus.COMPLETED
+
+
 def test_mark_failed_keeps_the_reason(alice_character):
     image = make_image(alice_character)
     image.mark_failed("KSampler: out of memory")

@@ -7,7 +7,7 @@ from PIL import Image as PILImage
 
 from gallery import storage
 from gallery.models import Image, ImageStatus
-from tests.factories import make_character, make_image
+from tests.factories import make_character, make_image, make_user
 from tests.studio.helpers import (
     b64,
     completed_image,
@@ -476,4 +476,25 @@ def test_healthz_is_503_when_storage_fails(api_client, db, comfyui, monkeypatch)
     monkeypatch.setattr(storage, "file_exists", broken)
     response = api_client.get("/healthz")
     assert response.status_code == 503
-    assert "disk on fire" in response.json()["storage"]
+    assert response.json()["storage"] == "error"  # no internals for anonymous callers
+
+
+def test_healthz_shows_addresses_and_errors_to_staff_only(
+    api_client, db, comfyui_down, monkeypatch
+):
+    monkeypatch.setattr(storage, "file_exists", lambda key: 1 / 0)
+    anonymous = api_client.get("/healthz").json()
+    assert anonymous["comfyui"][0] == {
+        "url": "backend 1",
+        "ok": False,
+        "error": "unreachable",
+        "queueLength": None,
+        "simulator": False,
+    }
+    assert comfyui_down not in str(anonymous)
+
+    api_client.force_authenticate(make_user(is_staff=True))
+    staff = api_client.get("/healthz").json()
+    assert staff["comfyui"][0]["url"] == comfyui_down
+    assert "Cannot connect" in staff["comfyui"][0]["error"]
+    assert "ZeroDivisionError" in staff["storage"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import json
 import socket
+import threading
 
 import pytest
 from PIL import Image as PILImage
@@ -19,6 +21,7 @@ from comfy.validation import load_schemas
 from gallery import storage
 from gallery.models import Image, ImageStatus
 from studio import services
+from tests.factories import make_image
 from tests.studio.helpers import completed_image, generate, inpaint, masked_png, wait_results
 
 pytestmark = pytest.mark.django_db
@@ -349,3 +352,76 @@ def test_undecodable_output_fails_after_the_lost_timeout(
     assert result["status"] == "failed"
     assert result["error"] == "ComfyUI's output could not be read as an image."
     _nothing_in_flight()
+
+
+# --- a backend that breaks off its answers ---------------------------------------------------
+
+
+class _TruncatingComfyUI:
+    """A raw socket server: GET /queue answers properly; everything else announces a 200-byte
+    JSON body and hangs up after 5 bytes (a proxy or backend dying mid-answer)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(50)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                if data.startswith(b"GET /queue"):
+                    body = json.dumps({"queue_running": [], "queue_pending": []}).encode()
+                    conn.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                else:
+                    conn.sendall(head + b'Content-Length: 200\r\n\r\n{"pro')
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def truncating_comfyui(settings):
+    server = _TruncatingComfyUI()
+    settings.COMFYUI_URLS = [server.url]
+    settings.COMFYUI_RETRIES = 0
+    yield server
+    server.close()
+
+
+def test_backend_breaking_off_its_answer_is_503_and_nothing_pending(
+    alice_api, alice_character, truncating_comfyui
+):
+    response = generate(alice_api, alice_character, count=2)
+
+    assert response.status_code == 503
+    assert set(Image.objects.values_list("status", flat=True)) == {ImageStatus.FAILED}
+    _nothing_in_flight()
+
+
+def test_worker_pass_survives_a_backend_breaking_off_its_history(
+    alice_api, alice_character, comfyui, settings, truncating_comfyui
+):
+    """Images on a healthy backend still complete while another one answers garbage."""
+    settings.COMFYUI_URLS = [comfyui.url]
+    prompt_id = generate(alice_api, alice_character).json()["promptIds"][0]
+    comfyui.wait_idle()
+    stranded = make_image(alice_character, backend_url=truncating_comfyui.url)
+    settings.COMFYUI_URLS = [comfyui.url, truncating_comfyui.url]
+
+    services.prompts_reconcile_in_flight()
+
+    assert Image.objects.get(prompt_id=prompt_id).status == ImageStatus.COMPLETED
+    assert Image.objects.get(pk=stranded.pk).is_in_flight  # kept until the lost timeout
