@@ -191,15 +191,9 @@ class ComfyClient:
             if attempt > 0 and self._prompt_is_known(prompt_id):
                 return prompt_id
             try:
-                response = self._send("POST", "/prompt", json=payload)
-            except ComfyUnreachable as exc:
+                response = self._request("POST", "/prompt", retry=False, json=payload)
+            except ComfyUnreachable as exc:  # no answer, or a 5xx
                 last = exc
-                continue
-            if response.status_code >= 500:
-                last = ComfyUnreachable(
-                    f"POST /prompt on {self.base_url} answered {response.status_code}",
-                    url=self.base_url,
-                )
                 continue
             if response.status_code == 400 and attempt > 0 and self._prompt_is_known(prompt_id):
                 return prompt_id
