@@ -240,13 +240,21 @@ class Image(models.Model):
     def is_edit(self) -> bool:
         return self.edit_type is not None
 
-    def mark_seen(self, *, running: bool, progress: int | None = None) -> None:
-        """A backend still holds the prompt: queued (`running=False`) or running.
+    def _update_while_in_flight(self, **changes) -> bool:
+        """UPDATE this row only while it is still in flight; answers whether it was.
 
-        A guarded UPDATE, not `save()`: this object may be stale, and another reconciler may
-        have completed the row since it was read; writing the old status back would put a
-        finished image in flight again (and store its output twice).
+        Not `save()`: this object may be stale, and another reconciler may have finished the
+        row since it was read; writing the old status back would put a finished image in
+        flight again (and store its output twice) or hide a completed one. A stale copy is
+        refreshed instead.
         """
+        if Image.objects.filter(pk=self.pk, status__in=IN_FLIGHT_STATUSES).update(**changes):
+            return True
+        self.refresh_from_db()
+        return False
+
+    def mark_seen(self, *, running: bool, progress: int | None = None) -> None:
+        """A backend still holds the prompt: queued (`running=False`) or running."""
         now = timezone.now()
         changes: dict = {"last_seen_at": now, "updated_at": now}
         if running:
@@ -256,16 +264,13 @@ class Image(models.Model):
             )
         if progress is not None:
             changes["progress"] = max(0, min(99, int(progress)))
-        updated = Image.objects.filter(pk=self.pk, status__in=IN_FLIGHT_STATUSES).update(**changes)
-        if updated:
+        if self._update_while_in_flight(**changes):
             self.last_seen_at = now
             if running:
                 self.status = ImageStatus.GENERATING
                 self.started_at = self.started_at or now
             if progress is not None:
                 self.progress = changes["progress"]
-        else:
-            self.refresh_from_db()
 
     def mark_completed(
         self, *, image_key: str, thumbnail_key: str, width: int, height: int
@@ -296,16 +301,13 @@ class Image(models.Model):
         )
 
     def mark_failed(self, message: str) -> None:
-        """Fail the image unless it has finished meanwhile (a guarded UPDATE, as mark_seen)."""
+        """Fail the image unless it has finished meanwhile."""
         now = timezone.now()
         message = message[:2000]
-        updated = Image.objects.filter(pk=self.pk, status__in=IN_FLIGHT_STATUSES).update(
+        if self._update_while_in_flight(
             status=ImageStatus.FAILED, error_message=message, completed_at=now, updated_at=now
-        )
-        if updated:
+        ):
             self.status, self.error_message, self.completed_at = ImageStatus.FAILED, message, now
-        else:
-            self.refresh_from_db()
 
     def mark_reviewed(self, *, status: str, reviewer) -> None:
         self.review_status = status
