@@ -113,14 +113,20 @@ def comfyui(make_comfyui):
 
 
 @pytest.fixture
-def comfyui_down(settings):
-    """COMFYUI_URLS pointing at a loopback port where nothing listens."""
+def dead_url() -> str:
+    """A URL on which nothing listens (a port we bound and released)."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings.COMFYUI_URLS = [f"http://127.0.0.1:{port}"]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def comfyui_down(settings, dead_url):
+    """COMFYUI_URLS pointing at a loopback port where nothing listens."""
+    settings.COMFYUI_URLS = [dead_url]
     settings.COMFYUI_RETRIES = 0
     settings.COMFYUI_TIMEOUT = 2
     return settings.COMFYUI_URLS[0]

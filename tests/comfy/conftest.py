@@ -1,6 +1,5 @@
 import io
 import json
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,15 +55,6 @@ def simulator(make_simulator: Callable[..., SimulatorThread]) -> SimulatorThread
 @pytest.fixture
 def client(simulator: SimulatorThread) -> ComfyClient:
     return ComfyClient(simulator.url, timeout=5, retries=1, backoff=0)
-
-
-@pytest.fixture
-def dead_url() -> str:
-    """A URL on which nothing listens (a port we bound and released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def png_bytes(

@@ -32,12 +32,6 @@ def _nothing_in_flight() -> None:
     assert stuck == [], f"images left in flight: {stuck}"
 
 
-def _free_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 # --- unreachable at queue time -------------------------------------------------------------
 
 
@@ -58,11 +52,11 @@ def test_unreachable_comfyui_at_queue_time_fails_the_pack_with_a_clear_message(
 
 
 def test_unreachable_comfyui_at_inpaint_time_fails_the_edit_and_keeps_the_source(
-    alice_api, alice_character, comfyui, settings
+    alice_api, alice_character, comfyui, settings, dead_url
 ):
     source = completed_image(alice_api, alice_character)
     mask = masked_png(source, (0, 0, 32, 32))
-    settings.COMFYUI_URLS = [_free_port_url()]
+    settings.COMFYUI_URLS = [dead_url]
     settings.COMFYUI_RETRIES = 0
 
     response = inpaint(alice_api, source, mask)
@@ -245,11 +239,10 @@ def test_backend_unreachable_longer_than_the_timeout_fails_with_that_reason(
 
 
 def test_pool_with_one_backend_down_sends_every_job_to_the_other(
-    alice_api, alice_character, make_comfyui, settings
+    alice_api, alice_character, make_comfyui, settings, dead_url
 ):
     sim = make_comfyui(use=False)
-    dead = _free_port_url()
-    settings.COMFYUI_URLS = [dead, sim.url]  # the dead one first: it would win a tie
+    settings.COMFYUI_URLS = [dead_url, sim.url]  # the dead one first: it would win a tie
 
     response = generate(alice_api, alice_character, count=4)
 
