@@ -1,5 +1,8 @@
-"""Request body limits that hold for every parser (DRF's JSON parser reads the stream
-directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE alone does not bound it)."""
+"""Request body limits per view, judged by Content-Length before a byte is read.
+
+Django's DATA_UPLOAD_MAX_MEMORY_SIZE is one number for the whole site, and exceeding it
+gives an HTML 400; this middleware gives every view its own limit and a JSON 413.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ class BodySizeLimitMiddleware:
     """413 for a body over the limit, judged by Content-Length before anything is read.
 
     A view may raise its own limit by naming a setting in `max_body_setting` (the inpaint
-    endpoint does); every other view gets DATA_UPLOAD_MAX_MEMORY_SIZE.
+    endpoint does); every other view gets REQUEST_MAX_BODY_BYTES.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -25,7 +28,7 @@ class BodySizeLimitMiddleware:
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
         view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
         setting = getattr(view_class, "max_body_setting", None)
-        limit = getattr(settings, setting) if setting else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = getattr(settings, setting) if setting else settings.REQUEST_MAX_BODY_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

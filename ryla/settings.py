@@ -146,8 +146,10 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # Request bodies: small everywhere; the inpaint endpoint raises its own limit
-# (STUDIO_INPAINT_MAX_BODY_BYTES) because it carries a base64 PNG.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 1024 * 1024)
+# (STUDIO_INPAINT_MAX_BODY_BYTES) because it carries a base64 PNG. BodySizeLimitMiddleware
+# enforces both by Content-Length before anything is read; DATA_UPLOAD_MAX_MEMORY_SIZE (set
+# below, after the studio's limits) is Django's backstop and must admit the largest of them.
+REQUEST_MAX_BODY_BYTES = env_int("DJANGO_MAX_BODY_BYTES", 1024 * 1024)
 
 LOGGING = {
     "version": 1,
@@ -208,7 +210,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ryla.errors.NestingLimitedJSONParser"],
+    "EXCEPTION_HANDLER": "ryla.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "studio_start": env_str("STUDIO_THROTTLE_RATE", "60/min"),
@@ -262,6 +265,9 @@ COMFYUI_FLUX_T5XXL = env_str("COMFYUI_FLUX_T5XXL", "t5xxl_fp16.safetensors")
 
 STUDIO_MAX_IN_FLIGHT_PER_USER = env_int("STUDIO_MAX_IN_FLIGHT_PER_USER", 30)
 STUDIO_INPAINT_MAX_BODY_BYTES = env_int("STUDIO_INPAINT_MAX_BODY_BYTES", 20 * 1024 * 1024)
+# DRF parses `request.body`, which Django refuses (an HTML 400) past this, before any view
+# can apply its own limit; the middleware above holds every other view to its smaller one.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(REQUEST_MAX_BODY_BYTES, STUDIO_INPAINT_MAX_BODY_BYTES)
 STUDIO_MASK_MAX_BYTES = env_int("STUDIO_MASK_MAX_BYTES", 15 * 1024 * 1024)
 STUDIO_MASK_MAX_PIXELS = env_int("STUDIO_MASK_MAX_PIXELS", 4096 * 4096)
 STUDIO_WORKER_INTERVAL_SECONDS = env_float("STUDIO_WORKER_INTERVAL_SECONDS", 0.5)

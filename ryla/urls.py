@@ -17,3 +17,8 @@ urlpatterns = [
     path("", include("gallery.urls")),
     path("", include("studio.urls")),
 ]
+
+handler400 = "ryla.errors.bad_request"
+handler403 = "ryla.errors.permission_denied"
+handler404 = "ryla.errors.page_not_found"
+handler500 = "ryla.errors.server_error"

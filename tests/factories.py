@@ -63,3 +63,26 @@ def make_completed_image(character: Character, png_bytes: bytes, **fields) -> Im
         height=stored.height,
     )
     return image
+
+
+def photo_like_png(width: int, height: int, *, seed: int = 1, mode: str = "RGBA") -> bytes:
+    """A PNG that compresses like a photograph: smooth colour areas under sensor grain.
+
+    The simulator's flat renders make tiny PNGs; a real 1024² output, and so its mask, runs
+    to megabytes (2.8 MB here at 1024², 11 MB at 2048²).
+    """
+    import io
+    import random
+
+    from PIL import Image as PILImage
+    from PIL import ImageChops
+
+    rnd = random.Random(seed)
+    small = PILImage.new("RGB", (16, 16))
+    small.putdata([tuple(rnd.randrange(256) for _ in range(3)) for _ in range(256)])
+    base = small.resize((width, height), PILImage.Resampling.BICUBIC)
+    grain = PILImage.merge("RGB", [PILImage.effect_noise((width, height), 12) for _ in range(3)])
+    picture = ImageChops.add(base, grain, offset=-128).convert(mode)
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()

@@ -29,6 +29,7 @@ from tests.browser.conftest import (
     open_editor,
     stroke_area,
 )
+from tests.factories import make_completed_image, photo_like_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -102,6 +103,32 @@ def test_export_is_transparent_exactly_where_painted_and_the_edit_changes_only_t
     assert changed_inside > 0.5 * fully_painted.histogram()[255], (
         "the painted area was not repainted"
     )
+
+
+@pytest.mark.parametrize("size", [1024, 2048])
+def test_apply_sends_a_megabyte_mask_of_a_photograph_and_the_edit_completes(
+    alice_page, live_server, alice_character, comfyui, size
+):
+    """A real output is a photograph: the editor's export of it is megabytes, not kilobytes."""
+    source_png = photo_like_png(size, size, mode="RGB")
+    source = make_completed_image(alice_character, source_png, width=size, height=size)
+    page = alice_page
+    open_editor(page, live_server, source)
+    page.get_by_label("Brush size").fill("120")
+    canvas = Canvas(page)
+    canvas.stroke(canvas.to_page(size * 0.3, size * 0.4), canvas.to_page(size * 0.7, size * 0.5))
+    page.get_by_label("Prompt", exact=True).fill("add a coffee cup in her hand")
+    with page.expect_response(lambda r: r.url.endswith(INPAINT_PATH), timeout=30_000) as sent:
+        page.get_by_role("button", name="Apply").click()
+    response = sent.value
+    assert response.status == 202, response.text()[:300]
+    body_bytes = len(response.request.post_data_buffer)
+    assert body_bytes > 1024 * 1024, body_bytes
+    expect(page.locator(EDITOR)).to_have_count(0)
+    edited = Image.objects.get(source_image=source)
+    card = page.locator(f'#gallery article.image-card[data-image-id="{edited.id}"]')
+    expect(card).to_have_attribute("data-status", "completed", timeout=30_000)
+    print(f"{size}²: inpaint body {body_bytes / 1e6:.1f} MB")
 
 
 def test_undo_removes_the_last_stroke_and_redo_brings_it_back(

@@ -4,10 +4,17 @@ import io
 
 import pytest
 from PIL import Image as PILImage
+from PIL import ImageChops
 
 from gallery import storage
 from gallery.models import Image, ImageStatus
-from tests.factories import make_character, make_image, make_user
+from tests.factories import (
+    make_character,
+    make_completed_image,
+    make_image,
+    make_user,
+    photo_like_png,
+)
 from tests.studio.helpers import (
     b64,
     completed_image,
@@ -357,15 +364,57 @@ def test_inpaint_when_comfyui_down_is_503_and_nothing_pending(
 
 
 def test_body_limit_is_raised_only_for_inpaint(alice_api, alice_character, settings):
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    settings.REQUEST_MAX_BODY_BYTES = 10_000
     settings.STUDIO_INPAINT_MAX_BODY_BYTES = 50_000
     big = {"characterId": str(alice_character.id), "outfit": "x" * 20_000}
-    assert alice_api.post("/image/generate/studio", big, format="json").status_code == 413
+    response = alice_api.post("/image/generate/studio", big, format="json")
+    assert response.status_code == 413
+    assert "limit is 10000" in response.json()["detail"]
     payload = {"prompt": "y" * 20_000}
     response = alice_api.post("/image/edit/inpaint", payload, format="json")
-    assert response.status_code == 400  # parsed and validated, not refused for its size
+    # Parsed and validated, not refused for its size: the answer names the missing fields.
+    assert response.status_code == 400
+    assert "sourceImageId" in response.json()
     huge = {"prompt": "y" * 60_000}
-    assert alice_api.post("/image/edit/inpaint", huge, format="json").status_code == 413
+    response = alice_api.post("/image/edit/inpaint", huge, format="json")
+    assert response.status_code == 413
+    assert "limit is 50000" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("size", [1024, 2048])
+def test_inpaint_accepts_photographic_masks_of_megabytes(alice_api, alice_character, comfyui, size):
+    """Real outputs are photographs: their masks are 1-12 MB, far past Django's 1 MiB."""
+    source_png = photo_like_png(size, size, mode="RGB")
+    source = make_completed_image(alice_character, source_png, width=size, height=size)
+    box = (size // 4, size // 4, size // 2, size // 2)
+    mask = masked_png(source, box)
+    assert len(mask) > 2_000_000
+    response = inpaint(alice_api, source, mask)
+    assert response.status_code == 202, response.content[:300]
+    result = wait_results(alice_api, response.json()["promptId"], timeout=60)
+    assert result["status"] == "completed", result
+    edit = Image.objects.get(pk=response.json()["imageId"])
+    assert storage.file_read(edit.mask_key) == mask
+    before = _decode(source_png).convert("RGB")
+    after = _decode(storage.file_read(edit.image_key)).convert("RGB")
+    outside = PILImage.new("L", (size, size), 255)
+    outside.paste(0, box)
+    diff = ImageChops.difference(before, after).convert("L")
+    assert ImageChops.multiply(diff, outside).getbbox() is None, "pixels outside the mask moved"
+    assert diff.crop(box).getbbox() is not None, "nothing changed inside the mask"
+
+
+def test_inpaint_body_over_its_limit_is_a_json_413_before_reading(
+    alice_api, alice_character, settings
+):
+    settings.STUDIO_INPAINT_MAX_BODY_BYTES = 3_000_000
+    source_png = photo_like_png(1024, 1024, mode="RGB")
+    source = make_completed_image(alice_character, source_png, width=1024, height=1024)
+    response = inpaint(alice_api, source, masked_png(source, (0, 0, 100, 100)))
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert "limit is 3000000" in response.json()["detail"]
+    assert Image.objects.count() == 1
 
 
 # --- gallery ----------------------------------------------------------------------------
