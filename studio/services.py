@@ -29,6 +29,7 @@ from comfy.workflows import LoraSpec, build_flux_inpaint_workflow, build_studio_
 from gallery import storage
 from gallery.models import Character, EditType, Image, ImageStatus
 from studio import analytics, presets
+from studio.png import png_pixel_data_check
 
 logger = logging.getLogger(__name__)
 
@@ -310,8 +311,9 @@ def mask_validate(*, masked_png: bytes, width: int, height: int) -> None:
             )
         try:
             picture.load()
+            png_pixel_data_check(masked_png)
         except Exception:
-            raise StudioError("The mask image is damaged.", field=field) from None
+            raise StudioError("The mask image is damaged or incomplete.", field=field) from None
         low, high = picture.getchannel("A").getextrema()
     if low != 0:
         raise StudioError("The mask is empty: paint the area to change.", field=field)

@@ -261,6 +261,15 @@ def _png(size, mode="RGBA", alpha_box=None, fmt="PNG") -> bytes:
     return out.getvalue()
 
 
+def _shortened_mask(source) -> bytes:
+    """A valid mask cut after 200 rows, with a clean zlib end and correct CRCs."""
+    from tests.studio.test_png import _rewrite_pixel_data
+
+    row = 1 + source.width * 4
+    whole = _png((source.width, source.height), alpha_box=(0, 0, 50, 50))
+    return _rewrite_pixel_data(whole, lambda raw: raw[: 200 * row])
+
+
 @pytest.mark.parametrize(
     ("make_mask", "message"),
     [
@@ -274,6 +283,7 @@ def _png(size, mode="RGBA", alpha_box=None, fmt="PNG") -> bytes:
             "whole image is masked",
         ),
         (lambda s: b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "could not be read"),
+        (_shortened_mask, "damaged or incomplete"),
     ],
 )
 def test_inpaint_rejects_bad_masks(alice_api, source_image, make_mask, message):
