@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -117,7 +118,15 @@ def _distinct_seeds(count: int) -> list[int]:
     return list(seeds)
 
 
-def _in_flight_check(user, adding: int) -> None:
+def _in_flight_reserve(user, adding: int) -> None:
+    """Refuse `adding` more images past the user's in-flight cap; call inside `atomic()`.
+
+    Counting and inserting must not interleave between two requests of one user, or each
+    sees room for itself: the user's row stays locked until the caller's transaction
+    commits its new rows (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the immediate
+    transaction already holds the database's write lock).
+    """
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
     cap = settings.STUDIO_MAX_IN_FLIGHT_PER_USER
     in_flight = Image.objects.visible_to(user).in_flight().count()
     if in_flight + adding > cap:
@@ -171,7 +180,6 @@ def generation_start(*, user, character: Character, options: GenerationOptions) 
             f"{character.name} does not allow NSFW images. Enable NSFW on the character first.",
             field="nsfw",
         )
-    _in_flight_check(user, options.count)
 
     width, height = presets.dimensions_for(options.aspect_ratio, options.quality_mode)
     prompt = presets.compose_prompt(
@@ -213,7 +221,9 @@ def generation_start(*, user, character: Character, options: GenerationOptions) 
         for index, seed in enumerate(_distinct_seeds(options.count))
     ]
     graphs = [_studio_graph(image, character) for image in images]
-    Image.objects.bulk_create(images)
+    with transaction.atomic():
+        _in_flight_reserve(user, options.count)
+        Image.objects.bulk_create(images)
 
     pool = comfy_pool()
     with ThreadPoolExecutor(max_workers=min(len(images), 10)) as executor:
@@ -336,9 +346,8 @@ def inpaint_start(
     if source_image.status != ImageStatus.COMPLETED:
         raise StudioError("Only completed images can be edited.", field="sourceImageId")
     mask_validate(masked_png=masked_png, width=source_image.width, height=source_image.height)
-    _in_flight_check(user, 1)
 
-    image = Image.objects.create(
+    image = Image(
         character=source_image.character,
         batch_id=uuid.uuid4(),
         scene=source_image.scene,
@@ -359,6 +368,9 @@ def inpaint_start(
         source_image=source_image,
         edit_type=EditType.INPAINT,
     )
+    with transaction.atomic():
+        _in_flight_reserve(user, 1)
+        image.save(force_insert=True)
     properties = {
         "characterId": str(source_image.character_id),
         "imageId": str(image.id),
