@@ -5,6 +5,7 @@ runs on SQLite, local files and the bundled ComfyUI simulator at 127.0.0.1:8188.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_htmx",
+    "axes",
     "comfy",
     "gallery",
     "studio",
@@ -77,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "ryla.middleware.BodySizeLimitMiddleware",
+    # Last, as django-axes asks: it turns a lockout found during login into the answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ryla.urls"
@@ -125,6 +129,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# django-axes counts failed logins on every path that calls authenticate() (the login page,
+# the admin's, POST /auth/token) and refuses further attempts, even with the right
+# password, per account and per client address, until the lockout window has passed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "ryla.auth.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "ryla.auth.client_address"
+AXES_VERBOSE = False
+
+# Proxies in front of the app that append the client's address to X-Forwarded-For. At 0
+# the header is ignored (anyone can send it); throttles and login lockouts use the address
+# this designates.
+NUM_PROXIES = env_int("DJANGO_NUM_PROXIES", 0)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "studio:index"
@@ -213,6 +237,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["ryla.errors.NestingLimitedJSONParser"],
     "EXCEPTION_HANDLER": "ryla.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "studio_start": env_str("STUDIO_THROTTLE_RATE", "60/min"),
         "auth_token": env_str("AUTH_TOKEN_THROTTLE_RATE", "20/min"),

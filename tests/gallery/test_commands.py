@@ -4,6 +4,7 @@ from io import StringIO
 
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from gallery.models import Character
 
@@ -18,4 +19,5 @@ def test_seed_demo_creates_user_and_two_characters_once(db):
     assert sorted(c.nsfw_enabled for c in characters) == [False, True]
     assert "password" in out.getvalue()
     password = out.getvalue().split("password:")[1].split()[0]
-    assert authenticate(username="demo", password=password) == user
+    request = RequestFactory().post("/login/")
+    assert authenticate(request, username="demo", password=password) == user
