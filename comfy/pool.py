@@ -11,20 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from .client import ComfyClient
 from .errors import ComfyError, ComfyUnreachable
-
-
-@dataclass(frozen=True)
-class BackendHealth:
-    url: str
-    ok: bool
-    error: str | None
-    queue_length: int | None
-    is_simulator: bool
 
 
 def _normalise(url: str) -> str:
@@ -148,19 +138,3 @@ class BackendPool:
             with self._lock:
                 self._submitting[url] -= 1
         return url
-
-    def health(self) -> list[BackendHealth]:
-        """Probe every configured backend now, ignoring (and refreshing) cool-downs."""
-        report = []
-        for url in self._urls:
-            client = self.client_for(url)
-            try:
-                stats = client.system_stats()
-                queue = client.get_queue()
-            except ComfyError as exc:
-                self.mark_down(url)
-                report.append(BackendHealth(url, False, str(exc), None, False))
-                continue
-            self.mark_up(url)
-            report.append(BackendHealth(url, True, None, queue.length, stats.is_simulator))
-        return report

@@ -275,6 +275,10 @@ COMFYUI_RETRIES = env_int("COMFYUI_RETRIES", 2)
 COMFYUI_COOLDOWN_SECONDS = env_float("COMFYUI_COOLDOWN_SECONDS", 30.0)
 # A prompt that no backend knows (neither queue nor history) for this long is failed as lost.
 COMFYUI_LOST_AFTER_SECONDS = env_float("COMFYUI_LOST_AFTER_SECONDS", 120.0)
+# /healthz shows staff a background probe of the backends, refreshed when older than the
+# TTL; one attempt per call with this timeout, so a hung backend costs the check nothing.
+COMFYUI_HEALTH_TTL_SECONDS = env_float("COMFYUI_HEALTH_TTL_SECONDS", 5.0)
+COMFYUI_HEALTH_TIMEOUT = env_float("COMFYUI_HEALTH_TIMEOUT", 2.0)
 # Prompts are queued under this ComfyUI client id so the worker's websocket receives their
 # progress events (ComfyUI sends a prompt's events only to the client that queued it).
 COMFYUI_CLIENT_ID = env_str("COMFYUI_CLIENT_ID", "ryla-studio")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import connection
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -16,9 +15,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from gallery import storage
 from gallery.models import Character, Image
 from studio import services
+from studio.health import health_report
 from studio.pagination import InvalidCursor, images_filter, images_page
 from studio.serializers import (
     IMAGE_OUT_COLUMNS,
@@ -207,32 +206,14 @@ class HealthApi(APIView):
 
     @extend_schema(
         responses={200: HealthOutput, 503: HealthOutput},
-        summary="Database, storage and ComfyUI backends (a down backend is reported, not fatal)",
-        description="Backend addresses and error texts are shown to staff only.",
+        summary="Is the service up? (database, storage, static files; ComfyUI for staff)",
+        description=(
+            "Public, for load balancers: anyone else but staff gets only `ok`. Staff also "
+            "get each check and the last background probe of the ComfyUI backends (a down "
+            "backend is reported, not fatal). Never waits on a backend."
+        ),
         auth=[],
     )
     def get(self, request: Request) -> Response:
-        staff = request.user.is_staff
-        database = _check(lambda: connection.cursor().execute("SELECT 1"), detail=staff)
-        file_storage = _check(lambda: storage.file_exists("healthz/probe"), detail=staff)
-        backends = [
-            {
-                "url": backend.url if staff else f"backend {number}",
-                "ok": backend.ok,
-                "error": (backend.error if staff else "unreachable") if not backend.ok else None,
-                "queueLength": backend.queue_length,
-                "simulator": backend.is_simulator,
-            }
-            for number, backend in enumerate(services.comfy_pool().health(), start=1)
-        ]
-        ok = database == "ok" and file_storage == "ok"
-        body = {"ok": ok, "database": database, "storage": file_storage, "comfyui": backends}
-        return Response(HealthOutput(body).data, status=200 if ok else 503)
-
-
-def _check(probe, *, detail: bool) -> str:
-    try:
-        probe()
-    except Exception as exc:
-        return f"error: {type(exc).__name__}: {exc}"[:300] if detail else "error"
-    return "ok"
+        report = health_report(detail=request.user.is_staff)
+        return Response(HealthOutput(report).data, status=200 if report["ok"] else 503)

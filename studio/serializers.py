@@ -317,7 +317,13 @@ class BackendHealthOut(serializers.Serializer):
 
 
 class HealthOutput(serializers.Serializer):
+    """Anyone but staff gets `ok` alone."""
+
     ok = serializers.BooleanField()
-    database = serializers.CharField()
-    storage = serializers.CharField()
-    comfyui = BackendHealthOut(many=True)
+    database = serializers.CharField(required=False)
+    storage = serializers.CharField(required=False)
+    static = serializers.CharField(required=False)
+    comfyuiCheckedAt = serializers.DateTimeField(
+        required=False, help_text="When the last backend probe finished (absent before one)."
+    )
+    comfyui = BackendHealthOut(many=True, required=False)

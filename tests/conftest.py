@@ -123,6 +123,43 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+class HungServer:
+    """Accepts TCP connections and never answers: a backend stuck mid-request."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections: list = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self.sock.close()
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.fixture
+def hung_backend():
+    """A ComfyUI URL that accepts connections and never sends a byte."""
+    server = HungServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def comfyui_down(settings, dead_url):
     """COMFYUI_URLS pointing at a loopback port where nothing listens."""

@@ -114,25 +114,6 @@ def test_choose_then_upload_and_queue_on_the_same_backend(make_simulator, make_p
     assert client.get_history(prompt_id).succeeded
 
 
-def test_health_reports_each_backend(make_simulator, dead_url):
-    alive = make_simulator()
-    pool = BackendPool([alive.url, dead_url], client_factory=fast_client)
-
-    ok, dead = pool.health()
-
-    assert (ok.url, ok.ok, ok.error, ok.queue_length, ok.is_simulator) == (
-        alive.url,
-        True,
-        None,
-        0,
-        True,
-    )
-    assert dead.url == dead_url
-    assert not dead.ok
-    assert dead.error
-    assert dead.queue_length is None
-
-
 def test_concurrent_queueing_from_threads_lands_every_job(make_simulator):
     sims = [make_simulator(step_ms=1, steps=1), make_simulator(step_ms=1, steps=1)]
     pool = BackendPool([s.url for s in sims], client_factory=fast_client)
