@@ -86,3 +86,22 @@ def test_studio_fits_a_phone_and_every_control_has_a_label(
     page.get_by_role("button", name="Generate").scroll_into_view_if_needed()
     expect(page.get_by_role("button", name="Generate")).to_be_in_viewport()
     page.screenshot(path=str(artifacts / "studio-375.png"), full_page=True)
+
+
+def test_pages_break_no_rule_of_the_content_security_policy(alice_page, live_server, source_image):
+    """The policy allows no inline script or style: every page must work within it."""
+    page = alice_page
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    response = page.goto(studio_url(live_server, source_image.character))
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    open_editor(page, live_server, source_image)
+    page.goto(f"{live_server.url}/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("RYLA Studio API")
+    page.goto(f"{live_server.url}/login/")
+    assert refused == []
