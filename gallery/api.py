@@ -23,11 +23,24 @@ def _get_character_for_user(request: Request, character_id) -> Character:
     return get_object_or_404(Character.objects.visible_to(request.user), pk=character_id)
 
 
-class AuthTokenCreateApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+class AuthTokenApi(APIView):
+    """POST trades a password for the user's token; DELETE revokes it (every client that
+    holds it is logged out; the next POST makes a new one)."""
+
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth_token"
+
+    def _asking(self) -> bool:
+        request = getattr(self, "request", None)  # None while the schema is generated
+        return request is not None and request.method == "POST"
+
+    def get_authenticators(self):
+        # Asking for a token needs no credentials but the password: a stale token or a
+        # browser session sent along must not get in the way (nor need a CSRF token).
+        return [] if self._asking() else super().get_authenticators()
+
+    def get_permissions(self):
+        return [AllowAny()] if self._asking() else super().get_permissions()
 
     @extend_schema(
         request=AuthTokenIn,
@@ -47,6 +60,11 @@ class AuthTokenCreateApi(APIView):
             raise AuthenticationFailed("Unknown username or wrong password.")
         token, _ = Token.objects.get_or_create(user=user)
         return Response(AuthTokenOut({"token": token.key}).data)
+
+    @extend_schema(request=None, responses={204: None}, summary="Revoke your API token")
+    def delete(self, request: Request) -> Response:
+        services.token_revoke(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CharacterListCreateApi(APIView):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from gallery import storage
 from gallery.models import Character, Image, ReviewStatus
@@ -59,3 +60,9 @@ def character_delete(*, character: Character) -> None:
         ]
         character.delete()
         transaction.on_commit(lambda: storage.files_delete(keys))
+
+
+def token_revoke(*, user) -> bool:
+    """Delete the user's API token; answers whether there was one."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)

@@ -4,14 +4,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from gallery.api import AuthTokenCreateApi
+from gallery.api import AuthTokenApi
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="studio:index", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("auth/token", AuthTokenCreateApi.as_view(), name="auth_token"),
+    path("auth/token", AuthTokenApi.as_view(), name="auth_token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the page has no inline script.
     path(

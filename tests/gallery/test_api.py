@@ -31,6 +31,53 @@ def test_token_endpoint_requires_both_fields(api_client, db):
     assert "password" in response.json()
 
 
+def _token_for(api_client, username="alice") -> str:
+    body = {"username": username, "password": "pw-for-tests-1"}
+    return api_client.post(TOKEN_URL, body, format="json").json()["token"]
+
+
+def test_revoking_the_token_logs_out_every_client_holding_it(api_client, alice):
+    token = _token_for(api_client)
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    assert api_client.delete(TOKEN_URL, **auth).status_code == 204
+    refused = api_client.get("/characters", **auth)
+    assert refused.status_code in (401, 403)
+    assert refused.json()["detail"] == "Invalid token."
+    fresh = _token_for(api_client)
+    assert fresh != token
+    assert api_client.get("/characters", HTTP_AUTHORIZATION=f"Token {fresh}").status_code == 200
+
+
+def test_revoking_needs_authentication(api_client, db):
+    assert api_client.delete(TOKEN_URL).status_code in (401, 403)
+
+
+def test_asking_for_a_token_ignores_a_stale_one_sent_along(api_client, alice):
+    response = api_client.post(
+        TOKEN_URL,
+        {"username": "alice", "password": "pw-for-tests-1"},
+        format="json",
+        HTTP_AUTHORIZATION="Token not-a-token-any-more",
+    )
+    assert response.status_code == 200
+
+
+def test_a_deactivated_users_token_and_session_stop_working(api_client, client, alice):
+    token = _token_for(api_client)
+    client.force_login(alice)
+    assert client.get("/characters").status_code == 200
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    response = api_client.get("/characters", HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code in (401, 403)
+    assert client.get("/characters").status_code in (401, 403)
+    assert client.get("/studio").status_code == 302  # to the login page
+    again = api_client.post(
+        TOKEN_URL, {"username": "alice", "password": "pw-for-tests-1"}, format="json"
+    )
+    assert again.status_code in (401, 403)
+
+
 def test_character_list_shows_only_own_characters(alice_api, alice, bob):
     mine = make_character(alice, name="Mia")
     make_character(bob, name="Bobs")
