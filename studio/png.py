@@ -83,3 +83,19 @@ def png_pixel_data_check(data: bytes) -> None:
     produced += len(inflater.flush())
     if produced != expected or not inflater.eof:
         raise PngDamaged(f"image data holds {produced} of {expected} bytes")
+
+
+def decoded_png_check(picture, data: bytes) -> None:
+    """Raise PngDamaged if `picture`, which Pillow has loaded from `data`, lacks rows.
+
+    Pillow decodes rows in order into a zeroed image, so a shortened non-interlaced image
+    ends in a row of zero bytes. Only then (or for an interlaced file) is the pixel data
+    inflated again and counted: the common case costs one row's extrema, not a second
+    decompression of megabytes.
+    """
+    width, height = picture.size
+    extrema = picture.crop((0, height - 1, width, height)).getextrema()
+    if len(picture.getbands()) == 1:
+        extrema = (extrema,)
+    if picture.info.get("interlace") or all(high == 0 for _, high in extrema):
+        png_pixel_data_check(data)

@@ -30,7 +30,7 @@ from comfy.workflows import LoraSpec, build_flux_inpaint_workflow, build_studio_
 from gallery import storage
 from gallery.models import Character, EditType, Image, ImageStatus
 from studio import analytics, presets
-from studio.png import png_pixel_data_check
+from studio.png import decoded_png_check
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ def mask_validate(*, masked_png: bytes, width: int, height: int) -> None:
             )
         try:
             picture.load()
-            png_pixel_data_check(masked_png)
+            decoded_png_check(picture, masked_png)
         except Exception:
             raise StudioError("The mask image is damaged or incomplete.", field=field) from None
         low, high = picture.getchannel("A").getextrema()

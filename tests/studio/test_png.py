@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image as PILImage
 
-from studio.png import PngDamaged, png_pixel_data_check
+from studio.png import PngDamaged, decoded_png_check, png_pixel_data_check
 from tests.factories import photo_like_png
 
 
@@ -88,3 +88,32 @@ def test_data_cut_inside_the_stream_is_refused():
 def test_non_pngs_are_refused(data):
     with pytest.raises(PngDamaged):
         png_pixel_data_check(data)
+
+
+def _decoded(data: bytes) -> PILImage.Image:
+    picture = PILImage.open(io.BytesIO(data))
+    picture.load()
+    return picture
+
+
+def test_decoded_check_refuses_a_shortened_image():
+    whole = photo_like_png(300, 200)
+    shortened = _rewrite_pixel_data(whole, lambda raw: raw[: 120 * (1 + 300 * 4)])
+    with pytest.raises(PngDamaged):
+        decoded_png_check(_decoded(shortened), shortened)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L"])
+def test_decoded_check_counts_when_the_last_row_is_zero_and_passes_a_whole_image(mode):
+    picture = PILImage.new(mode, (64, 64), 0)  # every row zero, like a shortened image
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    decoded_png_check(_decoded(out.getvalue()), out.getvalue())
+
+
+def test_a_shortened_interlaced_image_is_refused_by_pillow_or_the_check():
+    whole = _png("RGBA", interlace=1)
+    decoded_png_check(_decoded(whole), whole)
+    shortened = _rewrite_pixel_data(whole, lambda raw: raw[: len(raw) // 2])
+    with pytest.raises((PngDamaged, OSError)):
+        decoded_png_check(_decoded(shortened), shortened)
