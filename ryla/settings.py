@@ -339,6 +339,12 @@ COMFYUI_FLUX_T5XXL = env_str("COMFYUI_FLUX_T5XXL", "t5xxl_fp16.safetensors")
 
 # --- Studio ------------------------------------------------------------------------------
 
+# Render cost: sampler steps per quality mode and for inpainting, and a scale on every
+# preset size (multiples of 16). Lower them for a CPU-only or test ComfyUI.
+STUDIO_DRAFT_STEPS = env_int("STUDIO_DRAFT_STEPS", 6)
+STUDIO_HQ_STEPS = env_int("STUDIO_HQ_STEPS", 9)
+STUDIO_INPAINT_STEPS = env_int("STUDIO_INPAINT_STEPS", 20)
+STUDIO_SIZE_SCALE = env_float("STUDIO_SIZE_SCALE", 1.0)
 STUDIO_MAX_IN_FLIGHT_PER_USER = env_int("STUDIO_MAX_IN_FLIGHT_PER_USER", 30)
 STUDIO_INPAINT_MAX_BODY_BYTES = env_int("STUDIO_INPAINT_MAX_BODY_BYTES", 20 * 1024 * 1024)
 # DRF parses `request.body`, which Django refuses (an HTML 400) past this, before any view

@@ -97,12 +97,18 @@ SFW_NEGATIVE = "nudity, nipples, genitals, explicit content"
 OUTFIT_MAX_LENGTH = 200
 
 
-def dimensions_for(aspect_ratio: str, quality_mode: str) -> tuple[int, int]:
-    return DIMENSIONS[quality_mode][aspect_ratio]
+def dimensions_for(aspect_ratio: str, quality_mode: str, *, scale: float = 1.0) -> tuple[int, int]:
+    """The preset size, times `scale` in multiples of 16 (at least 16): a smaller scale
+    keeps a CPU-only or test server's renders affordable with the same aspect ratios."""
+    width, height = DIMENSIONS[quality_mode][aspect_ratio]
+    if scale == 1.0:
+        return width, height
+    return tuple(max(16, round(side * scale / 16) * 16) for side in (width, height))
 
 
-def steps_for(quality_mode: str) -> int:
-    return STEPS[quality_mode]
+def steps_for(quality_mode: str, *, draft: int = STEPS["draft"], hq: int = STEPS["hq"]) -> int:
+    """Sampler steps for a quality mode (the deployment may choose its own counts)."""
+    return {"draft": draft, "hq": hq}[quality_mode]
 
 
 def outfit_fragment(outfit: str) -> str:

@@ -35,7 +35,6 @@ from studio.png import decoded_png_check
 logger = logging.getLogger(__name__)
 
 MAX_SEED = 2**53 - 1
-INPAINT_STEPS = 20
 INPAINT_CFG = 1.0
 
 
@@ -181,7 +180,9 @@ def generation_start(*, user, character: Character, options: GenerationOptions) 
             field="nsfw",
         )
 
-    width, height = presets.dimensions_for(options.aspect_ratio, options.quality_mode)
+    width, height = presets.dimensions_for(
+        options.aspect_ratio, options.quality_mode, scale=settings.STUDIO_SIZE_SCALE
+    )
     prompt = presets.compose_prompt(
         appearance=character.appearance,
         scene=options.scene,
@@ -210,7 +211,9 @@ def generation_start(*, user, character: Character, options: GenerationOptions) 
             seed=seed,
             width=width,
             height=height,
-            steps=presets.steps_for(options.quality_mode),
+            steps=presets.steps_for(
+                options.quality_mode, draft=settings.STUDIO_DRAFT_STEPS, hq=settings.STUDIO_HQ_STEPS
+            ),
             cfg=presets.CFG,
             workflow="studio_image",
             prompt_id=str(uuid.uuid4()),
@@ -361,7 +364,7 @@ def inpaint_start(
         seed=seed if seed is not None else _new_seed(),
         width=source_image.width,
         height=source_image.height,
-        steps=INPAINT_STEPS,
+        steps=settings.STUDIO_INPAINT_STEPS,
         cfg=INPAINT_CFG,
         workflow="flux_inpaint",
         prompt_id=str(uuid.uuid4()),

@@ -29,6 +29,36 @@ def test_dimensions_are_multiples_of_16_with_the_right_shape(quality, ratio):
         assert 1.0 <= megapixels <= 1.5
 
 
+@pytest.mark.parametrize(
+    ("scale", "ratio", "expected"),
+    [(0.125, "9:16", (64, 128)), (0.5, "1:1", (384, 384)), (0.01, "2:3", (16, 16))],
+)
+def test_scaled_dimensions_stay_multiples_of_16(scale, ratio, expected):
+    assert presets.dimensions_for(ratio, "draft", scale=scale) == expected
+
+
+def test_generation_uses_the_deployments_scale_and_steps(alice, alice_character, settings):
+    from studio import services
+
+    settings.STUDIO_SIZE_SCALE = 0.25
+    settings.STUDIO_DRAFT_STEPS = 2
+    settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # rows are written before any queueing
+    settings.COMFYUI_RETRIES = 0
+    options = services.GenerationOptions(
+        scene="selfie",
+        environment="beach",
+        outfit="dress",
+        aspect_ratio="9:16",
+        quality_mode="draft",
+        count=1,
+        nsfw=False,
+    )
+    with pytest.raises(services.ComfyUnavailable):
+        services.generation_start(user=alice, character=alice_character, options=options)
+    image = alice_character.images.get()
+    assert (image.width, image.height, image.steps) == (144, 256, 2)
+
+
 def test_draft_uses_fewer_steps_than_hq():
     assert presets.steps_for("draft") < presets.steps_for("hq")
 
