@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class ComfyConfig(AppConfig):
-    """Registered only so ``manage.py comfyui_simulator`` is discoverable."""
+    """Registered only so its management commands (``comfyui_simulator``, ``comfyui_check``)
+    are discoverable."""
 
     name = "comfy"
     verbose_name = "ComfyUI"
