@@ -9,10 +9,6 @@ in a file, so the tests can count stores across processes.
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,9 +19,9 @@ from django.db import connection
 
 from gallery import storage
 from gallery.models import Image, ImageStatus
+from tests.processes import ManagedProcess, process_env
 from tests.studio.helpers import generate, wait_until
 
-BASE_DIR = Path(settings.BASE_DIR)
 
 WRAPPER = """
 import os, sys, time
@@ -46,68 +42,16 @@ call_command("studio_worker", *sys.argv[1:])
 """
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-class Worker:
+class Worker(ManagedProcess):
     def __init__(self, tmp_path: Path, name: str, *args: str, **env: str) -> None:
         self.log = tmp_path / "stores.log"
-        self.output = tmp_path / f"{name}.out"
-        environment = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "ryla.settings",
-            "DATABASE_URL": _database_url(),
-            "COMFYUI_URLS": ",".join(settings.COMFYUI_URLS),
-            "COMFYUI_RETRIES": "1",
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "AWS_STORAGE_BUCKET_NAME": "",
-            "POSTHOG_API_KEY": "",
-            "PYTHONUNBUFFERED": "1",
-            "WORKER_STORE_LOG": str(self.log),
-            **env,
-        }
-        with open(self.output, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", WRAPPER, *args],
-                cwd=BASE_DIR,
-                env=environment,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def text(self) -> str:
-        return self.output.read_text(errors="replace")
-
-    def wait_for_output(self, needle: str, timeout: float = 30.0) -> None:
-        wait_until(
-            lambda: needle in self.text() or self.process.poll() is not None,
-            timeout,
-            f"worker output {needle!r}",
-        )
-        assert needle in self.text(), self.text()
+        environment = process_env(COMFYUI_RETRIES="1", WORKER_STORE_LOG=str(self.log), **env)
+        super().__init__(["-c", WRAPPER, *args], tmp_path / f"{name}.out", environment)
 
     def stores(self) -> list[str]:
         if not self.log.exists():
             return []
         return [line.split()[1] for line in self.log.read_text().splitlines()]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
 
 
 @pytest.fixture

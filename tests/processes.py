@@ -1,0 +1,79 @@
+"""Project processes started the way they are deployed (`manage.py <command>` in a process
+of its own), on the test's database, storage and ComfyUI settings."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from tests.studio.helpers import wait_until
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def database_url() -> str:
+    """The test database (committed rows only: use transaction=True) as a DATABASE_URL."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment that gives a child process this test's settings."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ryla.settings",
+        "DATABASE_URL": database_url(),
+        "COMFYUI_URLS": ",".join(settings.COMFYUI_URLS),
+        "COMFYUI_RETRIES": str(settings.COMFYUI_RETRIES),
+        "COMFYUI_TIMEOUT": str(settings.COMFYUI_TIMEOUT),
+        "COMFYUI_LOST_AFTER_SECONDS": str(settings.COMFYUI_LOST_AFTER_SECONDS),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "AWS_STORAGE_BUCKET_NAME": "",
+        "POSTHOG_API_KEY": "",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+class ManagedProcess:
+    """One child process whose output goes to a file the test can read."""
+
+    def __init__(self, argv: list[str], output: Path, env: dict[str, str]) -> None:
+        self.output = output
+        with open(output, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, *argv], cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_for_output(self, needle: str, timeout: float = 30.0) -> None:
+        wait_until(
+            lambda: needle in self.text() or self.process.poll() is not None,
+            timeout,
+            f"process output {needle!r}",
+        )
+        assert needle in self.text(), self.text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
