@@ -22,7 +22,6 @@ from gallery.models import Image, ImageStatus
 from tests.processes import ManagedProcess, process_env
 from tests.studio.helpers import generate, wait_until
 
-
 WRAPPER = """
 import os, sys, time
 import django
