@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install lint serve-production
+.PHONY: run test test-contract install lint serve-production
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The contract suite through a real ComfyUI (../shared/comfyui/real, or COMFYUI_CONTRACT_URL).
+test-contract: install
+	$(BIN)/python -m pytest -m real_comfyui tests/contract
 
 lint: install
 	$(BIN)/ruff check .

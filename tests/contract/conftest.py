@@ -1,0 +1,138 @@
+"""The contract suite: the whole cycle through a real ComfyUI server.
+
+A real ComfyUI 0.3.64 (CPU, tiny random-weight models under the production file names) is
+started once per session with `../shared/comfyui/real/comfyui-real`, or taken from
+COMFYUI_CONTRACT_URL (any ComfyUI with the deployment's models; tests that must write into
+the server's folders or restart it are skipped there, with the reason printed).
+
+Not selected by a plain `pytest` (pyproject's `-m "not real_comfyui"`): run it with
+`make test-contract`. Without an installed server it is skipped with a printed reason on a
+developer machine and fails in CI.
+
+Renders are kept cheap with the product's own settings: STUDIO_SIZE_SCALE 0.125 (a 9:16
+draft is 64×128), 2 sampler steps, except where a test needs a job that runs for a while.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from tests.processes import ManagedProcess, process_env
+
+ROOT = Path(django_settings.BASE_DIR)
+SCRIPT = Path(
+    os.environ.get("COMFYUI_REAL") or ROOT.parent / "shared" / "comfyui" / "real" / "comfyui-real"
+)
+HOME = Path(
+    os.environ.get("COMFYUI_REAL_HOME") or Path(os.environ.get("TMPDIR", "/tmp")) / "comfyui-real"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _unavailable(reason: str):
+    message = f"contract suite needs a real ComfyUI: {reason}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    print(message)
+    pytest.skip(message)
+
+
+class RealComfyUI:
+    """The server under test; `managed` when this session started it (and may restart it)."""
+
+    def __init__(self, url: str, port: int | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.port = port
+        self.managed = port is not None
+
+    def _script(self, *args: str) -> str:
+        result = subprocess.run(
+            [str(SCRIPT), *args], capture_output=True, text=True, timeout=300, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> None:
+        self._script("start", "--port", str(self.port))
+
+    def stop(self) -> None:
+        self._script("stop", "--port", str(self.port))
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def models(self) -> Path:
+        return HOME / "base" / "models"
+
+    def require_managed(self, why: str) -> None:
+        if not self.managed:
+            message = f"COMFYUI_CONTRACT_URL is an outside server: {why}"
+            print(message)
+            pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def real_comfyui():
+    url = os.environ.get("COMFYUI_CONTRACT_URL")
+    if url:
+        yield RealComfyUI(url)
+        return
+    if not SCRIPT.exists():
+        _unavailable(f"{SCRIPT} not found (set COMFYUI_REAL or COMFYUI_CONTRACT_URL)")
+    if not (HOME / "venv" / "bin" / "python").exists():
+        _unavailable(f"not installed in {HOME}: run `{SCRIPT} install` (about 70 s, 1.9 GB)")
+    port = _free_port()
+    server = RealComfyUI(f"http://127.0.0.1:{port}", port)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def contract(settings, real_comfyui, transactional_db):
+    """The studio pointed at the real server, at contract-test sizes and step counts."""
+    settings.COMFYUI_URLS = [real_comfyui.url]
+    settings.COMFYUI_TIMEOUT = 60
+    settings.COMFYUI_RETRIES = 1
+    settings.COMFYUI_CLIENT_ID = f"ryla-contract-{uuid.uuid4().hex[:8]}"
+    settings.STUDIO_SIZE_SCALE = 0.125
+    settings.STUDIO_DRAFT_STEPS = 2
+    settings.STUDIO_HQ_STEPS = 2
+    settings.STUDIO_INPAINT_STEPS = 2
+    return real_comfyui
+
+
+@pytest.fixture
+def start_worker(contract, settings, tmp_path):
+    """Start `manage.py studio_worker` as production runs it, with the test's settings as
+    they are when called."""
+    started: list[ManagedProcess] = []
+
+    def start() -> ManagedProcess:
+        env = process_env(COMFYUI_CLIENT_ID=settings.COMFYUI_CLIENT_ID)
+        worker = ManagedProcess(
+            ["manage.py", "studio_worker", "--interval", "0.5"],
+            tmp_path / f"worker{len(started)}.out",
+            env,
+        )
+        started.append(worker)
+        worker.wait_for_output("studio_worker: reconciling")
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
