@@ -181,10 +181,11 @@ class Simulator:
             finally:
                 self.running = None
                 self.current_node = None
+            # As ComfyUI's prompt worker: the queue update, then "executing" with no node.
+            await self.broadcast_status()
             await self.send(
                 "executing", {"node": None, "prompt_id": item[1]}, item[3].get("client_id")
             )
-            await self.broadcast_status()
 
     async def _execute(self, item: QueueItem) -> None:
         number, prompt_id, graph, extra_data, outputs = item
@@ -199,6 +200,26 @@ class Simulator:
 
         await message("execution_start", {"prompt_id": prompt_id})
         await message("execution_cached", {"nodes": [], "prompt_id": prompt_id})
+        node_states: dict[str, dict[str, Any]] = {}
+
+        async def progress_state(node_id: str, value: float, maximum: float, state: str) -> None:
+            """ComfyUI's progress registry: every node past pending, on every change."""
+            node_states[node_id] = {
+                "value": value,
+                "max": maximum,
+                "state": state,
+                "node_id": node_id,
+                "prompt_id": prompt_id,
+                "display_node_id": node_id,
+                "parent_node_id": None,
+                "real_node_id": node_id,
+            }
+            if client_id:
+                nodes = {key: dict(entry) for key, entry in node_states.items()}
+                await self.send(
+                    "progress_state", {"prompt_id": prompt_id, "nodes": nodes}, client_id
+                )
+
         order = execution_order(graph, outputs)
         fail = self.options.fail_all or any(
             self.options.fail_marker and self.options.fail_marker in text
@@ -223,6 +244,7 @@ class Simulator:
                     raise _Interrupted
                 display = {"node": node_id, "display_node": node_id, "prompt_id": prompt_id}
                 self.current_node = node_id
+                await progress_state(node_id, 0.0, 1.0, "running")
                 if client_id:
                     await self.send("executing", display, client_id)
                 if fail and node_id == fail_node:
@@ -232,7 +254,7 @@ class Simulator:
                         [f'  File "comfy/simulator", line 1, in {graph[node_id]["class_type"]}\n'],
                     )
                 if graph[node_id]["class_type"] in SAMPLERS:
-                    await self._sample(graph, node_id, prompt_id, client_id)
+                    await self._sample(graph, node_id, prompt_id, client_id, progress_state)
                 try:
                     ui = await loop.run_in_executor(None, runner.run_node, node_id)
                 except Exception as exc:
@@ -248,6 +270,8 @@ class Simulator:
                             {**display, "output": ui},
                             client_id,
                         )
+                maximum = node_states[node_id]["max"]
+                await progress_state(node_id, maximum, maximum, "finished")
             await message("execution_success", {"prompt_id": prompt_id})
             status = {"status_str": "success", "completed": True, "messages": messages}
         except _Interrupted:
@@ -299,7 +323,12 @@ class Simulator:
         }
 
     async def _sample(
-        self, graph: Mapping[str, Any], node_id: str, prompt_id: str, client_id: str | None
+        self,
+        graph: Mapping[str, Any],
+        node_id: str,
+        prompt_id: str,
+        client_id: str | None,
+        progress_state: Any,
     ) -> None:
         steps = self.options.steps or sampler_steps(graph, node_id)
         for step in range(1, steps + 1):
@@ -307,29 +336,11 @@ class Simulator:
                 await asyncio.sleep(self.options.step_ms / 1000)
             if self.interrupt_requested:
                 raise _Interrupted
+            # ComfyUI's progress hook: the registry's update first, then the step event.
+            await progress_state(node_id, step, steps, "running")
             if client_id:
                 progress = {"value": step, "max": steps, "prompt_id": prompt_id, "node": node_id}
                 await self.send("progress", progress, client_id)
-                state = "finished" if step == steps else "running"
-                await self.send(
-                    "progress_state",
-                    {
-                        "prompt_id": prompt_id,
-                        "nodes": {
-                            node_id: {
-                                "value": step,
-                                "max": steps,
-                                "state": state,
-                                "node_id": node_id,
-                                "prompt_id": prompt_id,
-                                "display_node_id": node_id,
-                                "parent_node_id": None,
-                                "real_node_id": node_id,
-                            }
-                        },
-                    },
-                    client_id,
-                )
 
 
 SIMULATOR_KEY = web.AppKey("simulator", Simulator)
@@ -342,7 +353,7 @@ def _sim(request: web.Request) -> Simulator:
 @web.middleware
 async def _faults(request: web.Request, handler: Any) -> web.StreamResponse:
     sim = _sim(request)
-    if request.path != "/ws":
+    if request.path not in ("/ws", "/api/ws"):
         if sim.options.latency_ms > 0:
             await asyncio.sleep(sim.options.latency_ms / 1000)
         if sim.should_fail_http():
@@ -574,6 +585,8 @@ async def system_stats(request: web.Request) -> web.Response:
                 "ram_free": 8589934592,
                 "comfyui_version": COMFYUI_VERSION,
                 "required_frontend_version": "",
+                "installed_templates_version": None,
+                "required_templates_version": "",
                 "python_version": sys.version,
                 "pytorch_version": "none (simulator)",
                 "embedded_python": False,
@@ -629,20 +642,26 @@ def create_app(
 
         app.on_cleanup.append(remove_temp)
     app.router.add_get("/", root)
-    app.router.add_get("/ws", websocket_handler)
-    app.router.add_post("/upload/image", upload_image)
-    app.router.add_post("/prompt", post_prompt)
-    app.router.add_get("/prompt", get_prompt)
-    app.router.add_get("/history", get_history)
-    app.router.add_get("/history/{prompt_id}", get_history_item)
-    app.router.add_post("/history", post_history)
-    app.router.add_get("/queue", get_queue)
-    app.router.add_post("/queue", post_queue)
-    app.router.add_post("/interrupt", post_interrupt)
-    app.router.add_get("/view", view)
-    app.router.add_get("/system_stats", system_stats)
-    app.router.add_get("/object_info", object_info)
-    app.router.add_get("/object_info/{node_class}", object_info_node)
+    routes = [
+        ("GET", "/ws", websocket_handler),
+        ("POST", "/upload/image", upload_image),
+        ("POST", "/prompt", post_prompt),
+        ("GET", "/prompt", get_prompt),
+        ("GET", "/history", get_history),
+        ("GET", "/history/{prompt_id}", get_history_item),
+        ("POST", "/history", post_history),
+        ("GET", "/queue", get_queue),
+        ("POST", "/queue", post_queue),
+        ("POST", "/interrupt", post_interrupt),
+        ("GET", "/view", view),
+        ("GET", "/system_stats", system_stats),
+        ("GET", "/object_info", object_info),
+        ("GET", "/object_info/{node_class}", object_info_node),
+    ]
+    # ComfyUI serves every API route also under /api (what its own frontend calls).
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, f"/api{path}", handler)
     return app
 
 

@@ -27,9 +27,20 @@ from django.conf import settings as django_settings
 from tests.processes import ManagedProcess, process_env
 
 ROOT = Path(django_settings.BASE_DIR)
-SCRIPT = Path(
-    os.environ.get("COMFYUI_REAL") or ROOT.parent / "shared" / "comfyui" / "real" / "comfyui-real"
-)
+
+
+def _script() -> Path:
+    """COMFYUI_REAL, else the workplace's shared folder beside the checkout."""
+    if os.environ.get("COMFYUI_REAL"):
+        return Path(os.environ["COMFYUI_REAL"])
+    candidates = [
+        ROOT.parent / "shared" / "comfyui" / "real" / "comfyui-real",
+        Path("/work/shared/comfyui/real/comfyui-real"),
+    ]
+    return next((path for path in candidates if path.exists()), candidates[0])
+
+
+SCRIPT = _script()
 HOME = Path(
     os.environ.get("COMFYUI_REAL_HOME") or Path(os.environ.get("TMPDIR", "/tmp")) / "comfyui-real"
 )
