@@ -6,6 +6,7 @@ because events sent while nobody was listening are lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,3 +76,49 @@ def iter_events(base_url: str, client_id: str, timeout: float = 30.0) -> Iterato
                 yield WsEvent(type=message["type"], data=data if isinstance(data, dict) else {})
     finally:
         conn.close()
+
+
+class EventStream:
+    """One open websocket, read an event at a time with a timeout (a worker following a
+    prompt must also do other things: heartbeat, look for a cancel, poll history)."""
+
+    def __init__(self, base_url: str, client_id: str, connect_timeout: float = 5.0) -> None:
+        try:
+            self._conn = websocket.create_connection(
+                ws_url(base_url, client_id), timeout=connect_timeout
+            )
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ComfyUnreachable(f"Cannot open websocket on {base_url}", url=base_url) from exc
+        self.closed = False
+
+    def next_event(self, timeout: float) -> WsEvent | None:
+        """The next JSON event, or None after `timeout` seconds of silence; binary frames
+        (previews) are skipped. Sets `closed` when the server goes away."""
+        if self.closed:
+            return None
+        self._conn.settimeout(timeout)
+        while True:
+            try:
+                opcode, payload = self._conn.recv_data()
+            except websocket.WebSocketTimeoutException:
+                return None
+            except (OSError, websocket.WebSocketException):
+                self.closed = True
+                return None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                self.closed = True
+                return None
+            if opcode != websocket.ABNF.OPCODE_TEXT:
+                continue
+            try:
+                message = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and isinstance(message.get("type"), str):
+                data = message.get("data")
+                return WsEvent(type=message["type"], data=data if isinstance(data, dict) else {})
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self._conn.close()

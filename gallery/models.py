@@ -57,7 +57,9 @@ class Character(models.Model):
 
 
 class ImageStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
+    # Waiting in the job queue for a render worker with a free backend.
+    PENDING = "pending", "Queued"
+    # Taken by a render worker: on its backend's queue, or rendering.
     GENERATING = "generating", "Generating"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
@@ -67,15 +69,16 @@ IN_FLIGHT_STATUSES = (ImageStatus.PENDING, ImageStatus.GENERATING)
 
 
 class AspectRatio(models.TextChoices):
-    """Stored as written on the wire (`1:1`): a ratio, not an identifier."""
+    """Stored as written on the wire (`1:1`): a ratio, not an identifier. The one
+    vocabulary of aspect ratios: model, API, forms and presets all read it."""
 
-    SQUARE = "1:1", "1:1 square"
-    STORY = "9:16", "9:16 story"
-    PORTRAIT = "2:3", "2:3 portrait"
+    SQUARE = "1:1", "Square 1:1"
+    STORY = "9:16", "Story 9:16"
+    PORTRAIT = "2:3", "Portrait 2:3"
 
 
 class QualityMode(models.TextChoices):
-    DRAFT = "draft", "Draft"
+    DRAFT = "draft", "Draft (fast)"
     HQ = "hq", "High quality"
 
 
@@ -97,6 +100,18 @@ class ImageQuerySet(models.QuerySet["Image"]):
 
     def in_flight(self) -> ImageQuerySet:
         return self.filter(status__in=IN_FLIGHT_STATUSES)
+
+    def queued(self) -> ImageQuerySet:
+        """Waiting in the job queue (no worker has it)."""
+        return self.filter(status=ImageStatus.PENDING)
+
+    def ahead_of(self, image: Image) -> ImageQuerySet:
+        """Queued images a worker takes before `image`: more urgent, or as urgent and
+        enqueued earlier (the broker's order)."""
+        return self.queued().filter(
+            Q(queue_urgency__gt=image.queue_urgency)
+            | Q(queue_urgency=image.queue_urgency, enqueued_at__lt=image.enqueued_at)
+        )
 
     def completed(self) -> ImageQuerySet:
         return self.filter(status=ImageStatus.COMPLETED)
@@ -155,8 +170,18 @@ class Image(models.Model):
 
     prompt_id = models.CharField("ComfyUI prompt id", max_length=64, unique=True)
     backend_url = models.CharField("ComfyUI backend", max_length=300, blank=True)
-    last_seen_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a backend last confirmed it knows the prompt."
+
+    # Dispatch: the job's place in the queue, and the render worker that holds it.
+    queue_urgency = models.PositiveSmallIntegerField(
+        default=0, help_text="0-9, higher first: drafts before HQ, a user's first jobs first."
+    )
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Times a render worker took it (each on a backend)."
+    )
+    claimed_by = models.CharField(max_length=300, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker that holds it."
     )
 
     image_key = models.CharField(max_length=300, blank=True)
@@ -203,6 +228,11 @@ class Image(models.Model):
                 fields=["status", "created_at"],
                 name="image_in_flight",
                 condition=Q(status__in=["pending", "generating"]),
+            ),
+            models.Index(
+                fields=["queue_urgency", "enqueued_at"],
+                name="image_queued",
+                condition=Q(status="pending"),
             ),
         ]
         constraints = [
@@ -253,24 +283,50 @@ class Image(models.Model):
         self.refresh_from_db()
         return False
 
-    def mark_seen(self, *, running: bool, progress: int | None = None) -> None:
-        """A backend still holds the prompt: queued (`running=False`) or running."""
+    def claim(self, *, worker: str, backend_url: str, stale_before) -> bool:
+        """Take the job for `worker`, unless another live worker holds it or it finished.
+
+        A redelivered or re-enqueued job may reach several workers: only one gets the row,
+        so a prompt is queued and an output stored by one worker at a time.
+        """
         now = timezone.now()
-        changes: dict = {"last_seen_at": now, "updated_at": now}
-        if running:
-            changes["status"] = ImageStatus.GENERATING
-            changes["started_at"] = Coalesce(
-                "started_at", Value(now, output_field=models.DateTimeField())
+        claimed = (
+            Image.objects.filter(pk=self.pk, status__in=IN_FLIGHT_STATUSES)
+            .filter(Q(claimed_by="") | Q(claimed_by=worker) | Q(heartbeat_at__lt=stale_before))
+            .update(
+                status=ImageStatus.GENERATING,
+                claimed_by=worker,
+                heartbeat_at=now,
+                backend_url=backend_url,
+                attempts=models.F("attempts") + 1,
+                started_at=Coalesce("started_at", Value(now, output_field=models.DateTimeField())),
+                updated_at=now,
             )
-        if progress is not None:
-            changes["progress"] = max(0, min(99, int(progress)))
-        if self._update_while_in_flight(**changes):
-            self.last_seen_at = now
-            if running:
-                self.status = ImageStatus.GENERATING
-                self.started_at = self.started_at or now
-            if progress is not None:
-                self.progress = changes["progress"]
+        )
+        self.refresh_from_db()
+        return bool(claimed)
+
+    def _update_while_held(self, worker: str, **changes) -> bool:
+        changes["updated_at"] = timezone.now()
+        return bool(
+            Image.objects.filter(
+                pk=self.pk, status=ImageStatus.GENERATING, claimed_by=worker
+            ).update(**changes)
+        )
+
+    def heartbeat(self, *, worker: str) -> bool:
+        """`worker` still renders it; answers False once it was cancelled or taken back."""
+        return self._update_while_held(worker, heartbeat_at=timezone.now())
+
+    def mark_progress(self, *, worker: str, percent: int) -> bool:
+        self.progress = max(0, min(99, int(percent)))
+        return self._update_while_held(worker, progress=self.progress, heartbeat_at=timezone.now())
+
+    def release(self, *, worker: str) -> bool:
+        """Give the job back to the queue (its backend failed); it keeps its urgency."""
+        return self._update_while_held(
+            worker, status=ImageStatus.PENDING, claimed_by="", progress=0
+        )
 
     def mark_completed(
         self, *, image_key: str, thumbnail_key: str, width: int, height: int

@@ -19,6 +19,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from studio.errors import DispatchUnavailable, NotAllowed, StudioError, TooManyInFlight
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,8 +44,32 @@ class NestingLimitedJSONParser(JSONParser):
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
 
 
+# Service errors know nothing of HTTP; this is where they get their status codes.
+STUDIO_ERROR_STATUS = {
+    NotAllowed: status.HTTP_403_FORBIDDEN,
+    TooManyInFlight: status.HTTP_429_TOO_MANY_REQUESTS,
+    DispatchUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def studio_error_response(error: StudioError) -> Response:
+    code = next(
+        (code for kind, code in STUDIO_ERROR_STATUS.items() if isinstance(error, kind)),
+        status.HTTP_400_BAD_REQUEST,
+    )
+    if code == status.HTTP_400_BAD_REQUEST and error.field:
+        return Response({error.field: [error.message]}, status=code)
+    body = {"detail": error.message}
+    if error.field:
+        body["field"] = error.field
+    return Response(body, status=code)
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response:
-    """DRF's handler, plus JSON for what DRF leaves to Django's HTML error pages."""
+    """DRF's handler, the studio's refusals, and JSON for what DRF leaves to Django's HTML
+    error pages."""
+    if isinstance(exc, StudioError):
+        return studio_error_response(exc)
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, SuspiciousOperation):

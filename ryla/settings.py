@@ -303,32 +303,67 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+REDIS_URL = env_str("REDIS_URL")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     }
 }
-if env_str("REDIS_URL"):
+if REDIS_URL:
     CACHES["default"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env_str("REDIS_URL"),
+        "LOCATION": REDIS_URL,
     }
+
+# --- Dispatch (Celery) -------------------------------------------------------------------
+# One render task per image, pulled by render workers bound to ComfyUI backends. Brokers:
+# CELERY_BROKER_URL, else REDIS_URL, else an embedded broker in a SQLite file (kombu's
+# SQLAlchemy transport: one machine, polled, no priorities; for `make run`).
+
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL", REDIS_URL or f"sqla+sqlite:///{BASE_DIR / 'celery-broker.sqlite3'}"
+)
+CELERY_TASK_ACKS_LATE = True  # a job is taken off the broker only once it is done
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # and goes back if its worker dies
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a worker holds no job it cannot start now
+CELERY_TASK_IGNORE_RESULT = True  # the database row is the result
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+# A request that cannot reach the broker answers 503 quickly instead of waiting on it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_TASK_QUEUE_MAX_PRIORITY = 9  # RabbitMQ: x-max-priority on the render queue
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis: ten priority lists consumed in order; a job whose worker vanished without a
+    # word goes back after the visibility timeout (the sweep usually re-enqueues it first).
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
+    "socket_timeout": 10,
+    "socket_connect_timeout": 2,
+}
+if CELERY_BROKER_URL.startswith("sqla+"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}  # see ryla.broker
+    # The embedded broker has no fan-out: no remote control of workers.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 
 # --- ComfyUI -----------------------------------------------------------------------------
 
+# The backends a render worker serves when started without --backend (and `make run`'s).
 COMFYUI_URLS = env_list("COMFYUI_URLS", "http://127.0.0.1:8188")
 COMFYUI_TIMEOUT = env_float("COMFYUI_TIMEOUT", 10.0)
 COMFYUI_RETRIES = env_int("COMFYUI_RETRIES", 2)
-COMFYUI_COOLDOWN_SECONDS = env_float("COMFYUI_COOLDOWN_SECONDS", 30.0)
-# A prompt that no backend knows (neither queue nor history) for this long is failed as lost.
-COMFYUI_LOST_AFTER_SECONDS = env_float("COMFYUI_LOST_AFTER_SECONDS", 120.0)
 # /healthz shows staff a background probe of the backends, refreshed when older than the
 # TTL; one attempt per call with this timeout, so a hung backend costs the check nothing.
 COMFYUI_HEALTH_TTL_SECONDS = env_float("COMFYUI_HEALTH_TTL_SECONDS", 5.0)
 COMFYUI_HEALTH_TIMEOUT = env_float("COMFYUI_HEALTH_TIMEOUT", 2.0)
-# Prompts are queued under this ComfyUI client id so the worker's websocket receives their
-# progress events (ComfyUI sends a prompt's events only to the client that queued it).
-COMFYUI_CLIENT_ID = env_str("COMFYUI_CLIENT_ID", "ryla-studio")
 
 COMFYUI_ZIMAGE_UNET = env_str("COMFYUI_ZIMAGE_UNET", "z_image_turbo_bf16.safetensors")
 COMFYUI_ZIMAGE_CLIP = env_str("COMFYUI_ZIMAGE_CLIP", "qwen_3_4b.safetensors")
@@ -338,6 +373,19 @@ COMFYUI_FLUX_CLIP_L = env_str("COMFYUI_FLUX_CLIP_L", "clip_l.safetensors")
 COMFYUI_FLUX_T5XXL = env_str("COMFYUI_FLUX_T5XXL", "t5xxl_fp16.safetensors")
 
 # --- Studio ------------------------------------------------------------------------------
+
+# Rendering: the queue render workers pull from; attempts on different backends before an
+# image fails; how long a claimed job may go without its worker's heartbeat before it is
+# taken back; how often the sweep looks for lost jobs; how long images wait without any
+# reachable backend before they fail.
+STUDIO_RENDER_QUEUE = env_str("STUDIO_RENDER_QUEUE", "renders")
+STUDIO_RENDER_MAX_ATTEMPTS = env_int("STUDIO_RENDER_MAX_ATTEMPTS", 3)
+STUDIO_RENDER_STALE_SECONDS = env_float("STUDIO_RENDER_STALE_SECONDS", 30.0)
+STUDIO_SWEEP_SECONDS = env_float("STUDIO_SWEEP_SECONDS", 10.0)
+STUDIO_WORKER_HEARTBEAT_SECONDS = env_float("STUDIO_WORKER_HEARTBEAT_SECONDS", 5.0)
+COMFYUI_WAIT_SECONDS = env_float("COMFYUI_WAIT_SECONDS", 600.0)
+# A backend that stops answering mid-job for this long is given up on (the job moves on).
+COMFYUI_DEAD_AFTER_SECONDS = env_float("COMFYUI_DEAD_AFTER_SECONDS", 30.0)
 
 # Render cost: sampler steps per quality mode and for inpainting, and a scale on every
 # preset size (multiples of 16). Lower them for a CPU-only or test ComfyUI.
@@ -352,7 +400,6 @@ STUDIO_INPAINT_MAX_BODY_BYTES = env_int("STUDIO_INPAINT_MAX_BODY_BYTES", 20 * 10
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(REQUEST_MAX_BODY_BYTES, STUDIO_INPAINT_MAX_BODY_BYTES)
 STUDIO_MASK_MAX_BYTES = env_int("STUDIO_MASK_MAX_BYTES", 15 * 1024 * 1024)
 STUDIO_MASK_MAX_PIXELS = env_int("STUDIO_MASK_MAX_PIXELS", 4096 * 4096)
-STUDIO_WORKER_INTERVAL_SECONDS = env_float("STUDIO_WORKER_INTERVAL_SECONDS", 0.5)
 STUDIO_GALLERY_PAGE_SIZE = env_int("STUDIO_GALLERY_PAGE_SIZE", 24)
 
 # --- Analytics ---------------------------------------------------------------------------

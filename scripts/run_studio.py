@@ -1,34 +1,83 @@
-"""Run the studio locally: the bundled ComfyUI simulator, the results worker and the web server.
+"""Run the studio locally: the bundled ComfyUI simulator, render workers and the web server.
 
-Used by `make run`. The simulator is started only when COMFYUI_URLS is left at its
-default (a real ComfyUI needs nothing from here). Ctrl+C stops all three.
+Used by `make run`. Everything runs on embedded defaults (SQLite, local files, the job
+queue in a SQLite file), so Python and make are all it needs. Environment:
+
+- COMFYUI_URLS: real ComfyUI servers to render on; the simulator is started only when it
+  is unset. One render worker is started per URL.
+- STUDIO_HOST, STUDIO_PORT: where the web server listens (127.0.0.1:8000).
+
+Ctrl+C stops everything.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
-DEFAULT_COMFYUI = "http://127.0.0.1:8188"
+SIMULATOR_HOST, SIMULATOR_PORT = "127.0.0.1", 8188
 HOST = os.environ.get("STUDIO_HOST", "127.0.0.1")
 PORT = os.environ.get("STUDIO_PORT", "8000")
 
 
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def main() -> int:
     python = sys.executable
+    urls = [url.strip() for url in os.environ.get("COMFYUI_URLS", "").split(",") if url.strip()]
     children: list[subprocess.Popen] = []
-    if os.environ.get("COMFYUI_URLS", DEFAULT_COMFYUI) == DEFAULT_COMFYUI:
+    if not urls:
+        if _port_taken(SIMULATOR_HOST, SIMULATOR_PORT):
+            print(
+                f"make run: {SIMULATOR_HOST}:{SIMULATOR_PORT} is taken, so the ComfyUI "
+                "simulator cannot start there. Stop what uses it, or render on it with "
+                f"COMFYUI_URLS=http://{SIMULATOR_HOST}:{SIMULATOR_PORT} make run."
+            )
+            return 1
         children.append(
             subprocess.Popen(
-                [python, "manage.py", "comfyui_simulator", "--host", "127.0.0.1", "--port", "8188"]
+                [
+                    python,
+                    "manage.py",
+                    "comfyui_simulator",
+                    "--host",
+                    SIMULATOR_HOST,
+                    "--port",
+                    str(SIMULATOR_PORT),
+                ]
             )
         )
-    children.append(subprocess.Popen([python, "manage.py", "studio_worker"]))
+        urls = [f"http://{SIMULATOR_HOST}:{SIMULATOR_PORT}"]
+    for number, url in enumerate(urls, start=1):
+        children.append(
+            subprocess.Popen(
+                [
+                    python,
+                    "manage.py",
+                    "render_worker",
+                    "--backend",
+                    url,
+                    "--name",
+                    f"local-{number}",
+                    "--loglevel",
+                    "WARNING",
+                ]
+            )
+        )
     children.append(subprocess.Popen([python, "manage.py", "runserver", f"{HOST}:{PORT}"]))
-    print(f"\nRYLA Studio: http://{HOST}:{PORT}/studio  (log in as the demo user above)\n")
+    print(f"\nRYLA Studio: http://{HOST}:{PORT}/studio  (log in as the demo user above)")
+    print(f"Rendering on: {', '.join(urls)}\n")
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -40,7 +89,7 @@ def main() -> int:
                 child.send_signal(signal.SIGINT)
         for child in children:
             try:
-                child.wait(timeout=10)
+                child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
     failed = [c for c in children if c.returncode not in (0, -signal.SIGINT, None)]

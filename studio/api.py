@@ -38,21 +38,12 @@ ERRORS = {
     403: OpenApiResponse(description="Not allowed (e.g. NSFW on a character without it)"),
     404: OpenApiResponse(description="No such object among yours"),
     429: OpenApiResponse(description="Too many requests or too many images in progress"),
-    503: OpenApiResponse(description="ComfyUI is unreachable; nothing was left pending"),
+    503: OpenApiResponse(description="The job queue is unreachable; nothing was started"),
 }
 
 
 class StudioStartThrottle(UserRateThrottle):
     scope = "studio_start"
-
-
-def studio_error_response(error: services.StudioError) -> Response:
-    if error.status_code == 400 and error.field:
-        return Response({error.field: [error.message]}, status=400)
-    body = {"detail": error.message}
-    if error.field:
-        body["field"] = error.field
-    return Response(body, status=error.status_code)
 
 
 class StudioGenerateApi(APIView):
@@ -79,12 +70,7 @@ class StudioGenerateApi(APIView):
             count=values["count"],
             nsfw=values["nsfw"],
         )
-        try:
-            images = services.generation_start(
-                user=request.user, character=character, options=options
-            )
-        except services.StudioError as error:
-            return studio_error_response(error)
+        images = services.generation_start(user=request.user, character=character, options=options)
         body = {
             "promptIds": [image.prompt_id for image in images],
             "imageIds": [image.id for image in images],
@@ -117,17 +103,14 @@ class InpaintApi(APIView):
         )
         if source.character_id != character.id:
             raise ValidationError({"sourceImageId": ["This image belongs to another character."]})
-        try:
-            image = services.inpaint_start(
-                user=request.user,
-                source_image=source,
-                prompt=values["prompt"],
-                negative_prompt=values["negativePrompt"],
-                masked_png=values["maskedImageBase64Png"],
-                seed=values.get("seed"),
-            )
-        except services.StudioError as error:
-            return studio_error_response(error)
+        image = services.inpaint_start(
+            user=request.user,
+            source_image=source,
+            prompt=values["prompt"],
+            negative_prompt=values["negativePrompt"],
+            masked_png=values["maskedImageBase64Png"],
+            seed=values.get("seed"),
+        )
         body = {"promptId": image.prompt_id, "imageId": image.id, "status": "queued"}
         return Response(InpaintOutput(body).data, status=status.HTTP_202_ACCEPTED)
 
@@ -135,13 +118,14 @@ class InpaintApi(APIView):
 class PromptResultsApi(APIView):
     @extend_schema(
         responses={200: PromptResultsOutput, 404: ERRORS[404]},
-        summary="State of one image by its ComfyUI prompt id (reconciled on read)",
+        summary="State of one image by its ComfyUI prompt id, with its place in the queue",
+        description="Read from the database only: render workers keep it up to date.",
     )
     def get(self, request: Request, prompt_id: str) -> Response:
         image = get_object_or_404(Image.objects.visible_to(request.user), prompt_id=prompt_id)
-        if image.is_in_flight:
-            image = services.prompt_reconcile(image.prompt_id)
-        return Response(PromptResultsOutput(PromptResultsOutput.from_image(image, request)).data)
+        insight = services.image_queue_insight(image)
+        body = PromptResultsOutput.from_image(image, request, insight)
+        return Response(PromptResultsOutput(body).data)
 
 
 class CharacterImagesApi(APIView):
@@ -186,17 +170,18 @@ class CharacterImagesApi(APIView):
 class ImageCancelApi(APIView):
     @extend_schema(
         request=None,
-        responses={200: CancelOutput, 400: ERRORS[400], 404: ERRORS[404], 503: ERRORS[503]},
+        responses={200: CancelOutput, 400: ERRORS[400], 404: ERRORS[404]},
         summary="Cancel one of your images in progress",
+        description=(
+            "A queued image never starts; a running one is interrupted on its ComfyUI "
+            "backend (that prompt only) by the worker that holds it, within a second."
+        ),
     )
     def post(self, request: Request, image_id: uuid.UUID) -> Response:
         image = get_object_or_404(
             Image.objects.visible_to(request.user).select_related("character"), pk=image_id
         )
-        try:
-            image = services.image_cancel(user=request.user, image=image)
-        except services.StudioError as error:
-            return studio_error_response(error)
+        image = services.image_cancel(user=request.user, image=image)
         body = {"imageId": image.id, "status": image.status, "error": image.error_message}
         return Response(CancelOutput(body).data)
 

@@ -2,11 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
+from gallery.models import AspectRatio, QualityMode
 from studio import presets
-from studio.services import GenerationOptions
-
-ASPECT_LABELS = {"1:1": "Square 1:1", "9:16": "Story 9:16", "2:3": "Portrait 2:3"}
-QUALITY_LABELS = {"draft": "Draft (fast)", "hq": "High quality"}
+from studio.services.generation import GenerationOptions
 
 
 def _choices(vocabulary: dict[str, presets.Preset]) -> list[tuple[str, str]]:
@@ -23,13 +21,13 @@ class GenerateForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "outfit-presets", "autocomplete": "off"}),
     )
     aspect_ratio = forms.ChoiceField(
-        choices=[(r, ASPECT_LABELS[r]) for r in presets.ASPECT_RATIOS],
-        initial="9:16",
+        choices=AspectRatio.choices,
+        initial=AspectRatio.STORY,
         widget=forms.RadioSelect,
     )
     quality_mode = forms.ChoiceField(
-        choices=[(q, QUALITY_LABELS[q]) for q in presets.QUALITY_MODES],
-        initial="draft",
+        choices=QualityMode.choices,
+        initial=QualityMode.DRAFT,
         widget=forms.RadioSelect,
     )
     count = forms.IntegerField(min_value=1, max_value=10, initial=4, label="How many")

@@ -1,4 +1,5 @@
-"""What /healthz reports: database, storage, static files and the ComfyUI backends.
+"""What /healthz reports: database, storage, static files; for staff also the broker, the
+render workers' heartbeats and the ComfyUI backends.
 
 Backends are never probed inside the request. A probe runs in the background (one at a
 time per process, one attempt per call, COMFYUI_HEALTH_TIMEOUT each) when the last report
@@ -25,6 +26,8 @@ from django.db import connection
 
 from comfy.health import BackendHealth, backends_probe
 from gallery import storage
+from ryla.celery import app as celery_app
+from studio.models import RenderWorker
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +43,35 @@ def _cache_key() -> str:
     return "healthz:comfyui:" + hashlib.sha256(urls.encode()).hexdigest()[:16]
 
 
+def broker_probe(timeout: float) -> str:
+    """Connect to the broker once: "ok" or the reason it failed."""
+    try:
+        with celery_app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=0, timeout=timeout)
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+
 def _probe_and_store(key: str, urls: list[str], timeout: float) -> None:
     try:
         report = backends_probe(urls, timeout=timeout)
+        broker = broker_probe(timeout)
         ttl = settings.COMFYUI_HEALTH_TTL_SECONDS
-        cache.set(key, {"checked_at": time.time(), "backends": report}, max(60, 10 * ttl))
+        cache.set(
+            key,
+            {"checked_at": time.time(), "backends": report, "broker": broker},
+            max(60, 10 * ttl),
+        )
     except Exception:
         logger.exception("healthz: probing the ComfyUI backends failed")
     finally:
         _probing.release()
 
 
-def comfyui_health() -> tuple[list[BackendHealth], float | None]:
-    """The last report and when it was made (None: no probe has finished yet).
+def comfyui_health() -> tuple[list[BackendHealth], str | None, float | None]:
+    """The last backends and broker report and when it was made (None: no probe has
+    finished yet).
 
     Starts a background probe when the report is missing or stale; never waits for one.
     """
@@ -69,8 +88,8 @@ def comfyui_health() -> tuple[list[BackendHealth], float | None]:
             daemon=True,
         ).start()
     if cached is None:
-        return [], None
-    return cached["backends"], cached["checked_at"]
+        return [], None, None
+    return cached["backends"], cached["broker"], cached["checked_at"]
 
 
 def _static_files_check() -> None:
@@ -100,7 +119,8 @@ def health_report(*, detail: bool) -> dict[str, Any]:
     ok = database == file_storage == static == "ok"
     if not detail:
         return {"ok": ok}
-    backends, checked_at = comfyui_health()
+    backends, broker, checked_at = comfyui_health()
+    alive = settings.STUDIO_RENDER_STALE_SECONDS
     report = {
         "ok": ok,
         "database": database,
@@ -116,7 +136,18 @@ def health_report(*, detail: bool) -> dict[str, Any]:
             }
             for backend in backends
         ],
+        "workers": [
+            {
+                "name": worker.name,
+                "backends": worker.backends,
+                "upBackends": worker.up_backends,
+                "seenAt": worker.seen_at,
+            }
+            for worker in RenderWorker.objects.alive(alive).order_by("name")
+        ],
     }
+    if broker is not None:
+        report["broker"] = broker
     if checked_at is not None:
         report["comfyuiCheckedAt"] = datetime.fromtimestamp(checked_at, tz=UTC)
     return report

@@ -1,12 +1,15 @@
 """The creator-facing vocabulary of the studio and how it becomes a prompt.
 
 Pure data and pure functions: no database, no I/O. Ids are snake_case here (as stored);
-`studio.ids` converts them for the wire.
+`studio.ids` converts them for the wire. Aspect ratios and quality modes are the model's
+choices (`gallery.models.AspectRatio`, `QualityMode`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from gallery.models import AspectRatio, QualityMode
 
 
 @dataclass(frozen=True)
@@ -74,20 +77,30 @@ OUTFITS = _index(
     Preset("lingerie", "Lingerie", "lace lingerie"),
 )
 
-ASPECT_RATIOS = ("1:1", "9:16", "2:3")
-QUALITY_MODES = ("draft", "hq")
+# The vocabulary itself (values and labels) is the model's choices, shared by the API and
+# the forms; presets add what each value means for rendering.
+ASPECT_RATIOS = tuple(AspectRatio.values)
+QUALITY_MODES = tuple(QualityMode.values)
 
 # Multiples of 16 (the latent is 1/8 and Z-Image patches are 2×2); draft ≈ 0.6 MP, hq ≈ 1–1.3 MP.
 DIMENSIONS: dict[str, dict[str, tuple[int, int]]] = {
-    "draft": {"1:1": (768, 768), "9:16": (576, 1024), "2:3": (640, 960)},
-    "hq": {"1:1": (1024, 1024), "9:16": (864, 1536), "2:3": (832, 1248)},
+    QualityMode.DRAFT: {
+        AspectRatio.SQUARE: (768, 768),
+        AspectRatio.STORY: (576, 1024),
+        AspectRatio.PORTRAIT: (640, 960),
+    },
+    QualityMode.HQ: {
+        AspectRatio.SQUARE: (1024, 1024),
+        AspectRatio.STORY: (864, 1536),
+        AspectRatio.PORTRAIT: (832, 1248),
+    },
 }
-STEPS = {"draft": 6, "hq": 9}
+STEPS = {QualityMode.DRAFT: 6, QualityMode.HQ: 9}
 CFG = 1.0
 
 QUALITY_TERMS = {
-    "draft": "photo, natural light",
-    "hq": "professional photo, sharp focus, highly detailed skin, natural light, 8k",
+    QualityMode.DRAFT: "photo, natural light",
+    QualityMode.HQ: "professional photo, sharp focus, highly detailed skin, natural light, 8k",
 }
 SFW_TERMS = "fully clothed, tasteful, safe for work"
 NSFW_TERMS = "sensual, suggestive, tasteful nudity allowed"
@@ -108,7 +121,7 @@ def dimensions_for(aspect_ratio: str, quality_mode: str, *, scale: float = 1.0) 
 
 def steps_for(quality_mode: str, *, draft: int = STEPS["draft"], hq: int = STEPS["hq"]) -> int:
     """Sampler steps for a quality mode (the deployment may choose its own counts)."""
-    return {"draft": draft, "hq": hq}[quality_mode]
+    return {QualityMode.DRAFT: draft, QualityMode.HQ: hq}[quality_mode]
 
 
 def outfit_fragment(outfit: str) -> str:

@@ -13,6 +13,7 @@ from django_htmx.http import reswap, retarget
 from gallery import storage
 from gallery.models import Character, Image
 from studio import analytics, presets, services
+from studio.errors import StudioError
 from studio.forms import GalleryFilterForm, GenerateForm
 from studio.pagination import InvalidCursor, images_filter, images_page
 
@@ -85,7 +86,7 @@ def generate(request: HttpRequest, character_id) -> HttpResponse:
             services.generation_start(
                 user=request.user, character=character, options=form.options()
             )
-        except services.StudioError as error:
+        except StudioError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
     if form.is_valid():
         if request.htmx:
@@ -118,11 +119,9 @@ def gallery(request: HttpRequest, character_id) -> HttpResponse:
 @login_required
 @require_GET
 def image_card(request: HttpRequest, character_id, image_id) -> HttpResponse:
-    """One gallery card; an image still in flight is reconciled on read, like the API."""
+    """One gallery card, from the database (render workers keep the row up to date)."""
     character = _get_character_for_user(request, character_id)
     image = _get_image_for_user(request, character, image_id)
-    if image.is_in_flight:
-        image = services.prompt_reconcile(image.prompt_id)
     return render(request, "studio/_image_card.html", {"image": image, "character": character})
 
 
@@ -134,7 +133,7 @@ def image_retry(request: HttpRequest, character_id, image_id) -> HttpResponse:
     error = None
     try:
         services.image_retry(user=request.user, image=image)
-    except services.StudioError as exc:
+    except StudioError as exc:
         error = exc.message
     if request.htmx:
         context = {**_gallery_context(request, character), "gallery_error": error}

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -82,6 +84,73 @@ def media_in_tmp(settings, tmp_path):
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def render_queue(tmp_path_factory):
+    """One broker and one render queue for this test session (and its child processes).
+
+    The broker is CELERY_BROKER_URL or REDIS_URL when set (as in CI), else the embedded one
+    in a file of this session; the queue name is this session's own, so two test runs on
+    one broker never take each other's jobs.
+    """
+    from django.conf import settings as django_settings
+
+    from ryla.celery import app
+
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration: keep
+    # it out of this process so tests can point the app elsewhere (children get it back).
+    broker = os.environ.pop("CELERY_BROKER_URL", "") or os.environ.get("REDIS_URL")
+    if not broker:
+        broker = f"sqla+sqlite:///{tmp_path_factory.mktemp('broker') / 'broker.sqlite3'}"
+    queue = f"renders-test-{uuid.uuid4().hex[:8]}"
+    app.conf.broker_url = broker
+    django_settings.STUDIO_RENDER_QUEUE = queue
+    return queue
+
+
+def _wake_for_shutdown(app, queue: str) -> None:
+    """A worker on a polled broker notices a stop only between two 2-second waits for a
+    job: ask it to stop, then hand it two jobs for no image, which it drops at once."""
+    from celery.worker import state
+
+    state.should_terminate = 0
+    for _ in range(2):
+        app.send_task("studio.render", args=(str(uuid.uuid4()),), queue=queue)
+
+
+@pytest.fixture
+def start_render_worker(transactional_db, settings):
+    """Run a render worker in this process (a real Celery worker in a thread, on the real
+    broker) for the given backends (default: the simulators started so far)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from ryla.celery import app
+    from studio import services
+
+    stack = contextlib.ExitStack()
+
+    def start(urls: list[str] | None = None):
+        urls = list(urls or settings.COMFYUI_URLS)
+        state = services.render_worker_start(urls, name=f"test-{uuid.uuid4().hex[:6]}")
+        stack.callback(services.render_worker_stop)
+        stack.enter_context(
+            start_worker(
+                app,
+                pool="threads",
+                concurrency=len(urls),
+                perform_ping_check=False,
+                queues=[settings.STUDIO_RENDER_QUEUE],
+                loglevel="WARNING",
+                shutdown_timeout=30,
+            )
+        )
+        stack.callback(_wake_for_shutdown, app, settings.STUDIO_RENDER_QUEUE)
+        return state
+
+    settings.STUDIO_WORKER_HEARTBEAT_SECONDS = 0.5
+    yield start
+    stack.close()
+
+
 @pytest.fixture
 def make_comfyui(settings):
     """Start bundled ComfyUI simulators on free ports and point the studio at them."""
@@ -107,9 +176,11 @@ def make_comfyui(settings):
 
 
 @pytest.fixture
-def comfyui(make_comfyui):
-    """One running simulator that the studio uses."""
-    return make_comfyui()
+def comfyui(make_comfyui, start_render_worker):
+    """One running simulator, and a render worker that renders on it."""
+    sim = make_comfyui()
+    start_render_worker([sim.url])
+    return sim
 
 
 @pytest.fixture
@@ -158,6 +229,25 @@ def hung_backend():
     server = HungServer()
     yield server
     server.close()
+
+
+def broker_switch(url: str) -> str:
+    """Point the studio's Celery app at another broker; answers the previous URL."""
+    from ryla.celery import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = url
+    app._pool = None  # connections to the previous broker
+    app.amqp._producer_pool = None
+    return previous
+
+
+@pytest.fixture
+def broker_down(dead_url):
+    """The job queue's broker unreachable (a Redis URL where nothing listens)."""
+    previous = broker_switch(dead_url.replace("http://", "redis://") + "/0")
+    yield
+    broker_switch(previous)
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ def database_url() -> str:
 
 def process_env(**extra: str) -> dict[str, str]:
     """The environment that gives a child process this test's settings."""
+    from ryla.celery import app
+
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ryla.settings",
@@ -35,8 +37,26 @@ def process_env(**extra: str) -> dict[str, str]:
         "COMFYUI_URLS": ",".join(settings.COMFYUI_URLS),
         "COMFYUI_RETRIES": str(settings.COMFYUI_RETRIES),
         "COMFYUI_TIMEOUT": str(settings.COMFYUI_TIMEOUT),
-        "COMFYUI_LOST_AFTER_SECONDS": str(settings.COMFYUI_LOST_AFTER_SECONDS),
+        "COMFYUI_DEAD_AFTER_SECONDS": str(settings.COMFYUI_DEAD_AFTER_SECONDS),
+        "COMFYUI_WAIT_SECONDS": str(settings.COMFYUI_WAIT_SECONDS),
+        "STUDIO_RENDER_STALE_SECONDS": str(settings.STUDIO_RENDER_STALE_SECONDS),
+        "STUDIO_SWEEP_SECONDS": str(settings.STUDIO_SWEEP_SECONDS),
+        "STUDIO_WORKER_HEARTBEAT_SECONDS": str(settings.STUDIO_WORKER_HEARTBEAT_SECONDS),
+        "STUDIO_RENDER_MAX_ATTEMPTS": str(settings.STUDIO_RENDER_MAX_ATTEMPTS),
+        **{
+            name: getattr(settings, name)
+            for name in (
+                "COMFYUI_ZIMAGE_UNET",
+                "COMFYUI_ZIMAGE_CLIP",
+                "COMFYUI_VAE",
+                "COMFYUI_FLUX_FILL_UNET",
+                "COMFYUI_FLUX_CLIP_L",
+                "COMFYUI_FLUX_T5XXL",
+            )
+        },
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CELERY_BROKER_URL": app.conf.broker_url,
+        "STUDIO_RENDER_QUEUE": settings.STUDIO_RENDER_QUEUE,
         "AWS_STORAGE_BUCKET_NAME": "",
         "POSTHOG_API_KEY": "",
         "PYTHONUNBUFFERED": "1",

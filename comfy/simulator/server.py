@@ -47,6 +47,8 @@ class SimulatorOptions:
     fail_marker: str = "SIMULATE_FAILURE"
     fail_all: bool = False
     http_500_rate: float = 0.0
+    # /view answers a PNG cut after its signature: an output the caller cannot decode.
+    broken_outputs: bool = False
     data_dir: str | None = None
     schemas: Mapping[str, Any] | None = field(default=None, repr=False)
 
@@ -568,6 +570,8 @@ async def view(request: web.Request) -> web.Response:
         return web.Response(status=404)
     with open(path, "rb") as handle:
         data = handle.read()
+    if sim.options.broken_outputs:
+        data = data[:8]
     content_type = "image/png" if path.lower().endswith(".png") else "application/octet-stream"
     return web.Response(
         body=data,

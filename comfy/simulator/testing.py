@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..client import ComfyClient
 from .server import Simulator, SimulatorOptions, create_app, simulator_of
 
 T = TypeVar("T")
@@ -92,6 +93,10 @@ class SimulatorThread:
         """The live server state (queue, history, folders) for assertions."""
         assert self._runner is not None, "simulator is not running"
         return simulator_of(self._runner.app)
+
+    def client(self) -> ComfyClient:
+        """A client of this simulator for assertions (no retries)."""
+        return ComfyClient(self.url, timeout=5, retries=0)
 
     @property
     def input_dir(self) -> Path:

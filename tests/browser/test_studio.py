@@ -12,10 +12,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_generate_pack_shows_placeholders_that_turn_into_images(
-    alice_page, live_server, alice_character, make_comfyui, artifacts
+    alice_page, live_server, alice_character, make_comfyui, start_render_worker, artifacts
 ):
     # Slow enough steps that the placeholders are on screen before the first image is done.
     make_comfyui(step_ms=100)
+    start_render_worker()
     page = alice_page
     page.goto(studio_url(live_server, alice_character))
     form = page.locator("#generate-form")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings as django_settings
 
 from tests.processes import ManagedProcess, process_env
@@ -115,11 +115,13 @@ def real_comfyui():
 
 @pytest.fixture
 def contract(settings, real_comfyui, transactional_db):
-    """The studio pointed at the real server, at contract-test sizes and step counts."""
+    """The studio pointed at the real server, at contract-test sizes and step counts, with
+    nothing left on the server by an earlier test."""
+    requests.post(f"{real_comfyui.url}/queue", json={"clear": True}, timeout=30)
+    requests.post(f"{real_comfyui.url}/interrupt", json={}, timeout=30)
     settings.COMFYUI_URLS = [real_comfyui.url]
     settings.COMFYUI_TIMEOUT = 60
     settings.COMFYUI_RETRIES = 1
-    settings.COMFYUI_CLIENT_ID = f"ryla-contract-{uuid.uuid4().hex[:8]}"
     settings.STUDIO_SIZE_SCALE = 0.125
     settings.STUDIO_DRAFT_STEPS = 2
     settings.STUDIO_HQ_STEPS = 2
@@ -129,21 +131,21 @@ def contract(settings, real_comfyui, transactional_db):
 
 @pytest.fixture
 def start_worker(contract, settings, tmp_path):
-    """Start `manage.py studio_worker` as production runs it, with the test's settings as
-    they are when called."""
+    """Start `manage.py render_worker --backend <the real server>` as production runs it,
+    with the test's settings as they are when called."""
     started: list[ManagedProcess] = []
 
     def start() -> ManagedProcess:
-        env = process_env(COMFYUI_CLIENT_ID=settings.COMFYUI_CLIENT_ID)
         worker = ManagedProcess(
-            ["manage.py", "studio_worker", "--interval", "0.5"],
+            ["manage.py", "render_worker", "--backend", contract.url],
             tmp_path / f"worker{len(started)}.out",
-            env,
+            process_env(),
         )
         started.append(worker)
-        worker.wait_for_output("studio_worker: reconciling")
+        worker.wait_for_output("ready.")
         return worker
 
     yield start
     for worker in started:
         worker.stop()
+        print(f"--- {worker.output.name} ---\n{worker.text()[-4000:]}")  # shown on failure

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from gallery.models import Character, Image, ImageStatus
 from tests.factories import make_character, make_image
@@ -64,16 +67,22 @@ def test_edit_survives_deletion_of_its_source(alice_character):
     assert edit.edit_type == "inpaint"
 
 
-def test_mark_seen_running_then_completed_records_timestamps(alice_character):
+def _stale_before(seconds: float = 30):
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+def test_claim_then_progress_then_completed_records_timestamps(alice_character):
     image = make_image(alice_character)
-    image.mark_seen(running=False)
+    assert image.claim(worker="w1", backend_url="http://gpu-1", stale_before=_stale_before())
+    assert (image.status, image.claimed_by, image.backend_url) == (
+        ImageStatus.GENERATING,
+        "w1",
+        "http://gpu-1",
+    )
+    assert image.attempts == 1 and image.started_at is not None
+    assert image.mark_progress(worker="w1", percent=40)
     image.refresh_from_db()
-    assert (image.status, image.started_at) == (ImageStatus.PENDING, None)
-    assert image.last_seen_at is not None
-    image.mark_seen(running=True, progress=40)
-    image.refresh_from_db()
-    assert (image.status, image.progress) == (ImageStatus.GENERATING, 40)
-    assert image.started_at is not None
+    assert image.progress == 40
     image.mark_completed(image_key="k.png", thumbnail_key="k.webp", width=512, height=768)
     image.refresh_from_db()
     assert image.status == ImageStatus.COMPLETED
@@ -81,20 +90,47 @@ def test_mark_seen_running_then_completed_records_timestamps(alice_character):
     assert image.completed_at >= image.started_at
 
 
-def test_mark_seen_on_a_stale_copy_never_puts_a_finished_image_back_in_flight(alice_character):
-    stale = make_image(alice_character)
-    fresh = Image.objects.get(pk=stale.pk)
-    fresh.mark_completed(image_key="k.png", thumbnail_key="k.webp", width=512, height=512)
+def test_only_one_worker_holds_a_claim_until_its_heartbeat_goes_stale(alice_character):
+    image = make_image(alice_character)
+    assert image.claim(worker="w1", backend_url="http://gpu-1", stale_before=_stale_before())
+    other = Image.objects.get(pk=image.pk)
+    assert not other.claim(worker="w2", backend_url="http://gpu-2", stale_before=_stale_before())
+    assert other.claimed_by == "w1"  # the loser learns who holds it
+    Image.objects.filter(pk=image.pk).update(heartbeat_at=_stale_before(60))
+    assert other.claim(worker="w2", backend_url="http://gpu-2", stale_before=_stale_before())
+    assert (other.claimed_by, other.attempts) == ("w2", 2)
+    assert not image.heartbeat(worker="w1")  # w1 learns it lost the job
 
-    stale.mark_seen(running=True, progress=50)  # another reconciler read it before completion
 
-    stored = Image.objects.get(pk=stale.pk)
-    assert (stored.status, stored.progress, stored.image_key) == (
-        ImageStatus.COMPLETED,
-        100,
-        "k.png",
-    )
-    assert stale.status == ImageStatus.COMPLETED  # the stale copy learns the truth
+def test_a_cancelled_image_can_neither_be_claimed_nor_kept(alice_character):
+    image = make_image(alice_character)
+    image.claim(worker="w1", backend_url="http://gpu-1", stale_before=_stale_before())
+    assert image.heartbeat(worker="w1")
+    Image.objects.get(pk=image.pk).mark_failed("Cancelled.")
+    assert not image.heartbeat(worker="w1")
+    assert not image.mark_progress(worker="w1", percent=50)
+    assert not image.claim(worker="w2", backend_url="http://gpu-2", stale_before=_stale_before())
+    assert Image.objects.get(pk=image.pk).status == ImageStatus.FAILED
+
+
+def test_release_puts_the_job_back_in_the_queue(alice_character):
+    image = make_image(alice_character)
+    image.claim(worker="w1", backend_url="http://gpu-1", stale_before=_stale_before())
+    image.mark_progress(worker="w1", percent=70)
+    assert image.release(worker="w1")
+    image.refresh_from_db()
+    assert (image.status, image.claimed_by, image.progress) == (ImageStatus.PENDING, "", 0)
+    assert not image.release(worker="w1")
+
+
+def test_ahead_of_follows_urgency_then_enqueue_time(alice_character):
+    now = timezone.now()
+    early_hq = make_image(alice_character, queue_urgency=2, enqueued_at=now)
+    late_draft = make_image(alice_character, queue_urgency=9, enqueued_at=now + timedelta(1))
+    mine = make_image(alice_character, queue_urgency=2, enqueued_at=now + timedelta(2))
+    make_image(alice_character, queue_urgency=2, enqueued_at=now + timedelta(3))
+    make_image(alice_character, queue_urgency=9, status=ImageStatus.GENERATING)
+    assert set(Image.objects.ahead_of(mine)) == {early_hq, late_draft}
 
 
 def test_mark_failed_on_a_stale_copy_never_hides_a_completed_image(alice_character):

@@ -78,3 +78,20 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def wait_finished(image_ids, timeout: float = 30.0) -> list[Image]:
+    """The images once none of them is in flight (read from the database), pack order."""
+    wait_until(
+        lambda: not Image.objects.filter(pk__in=list(image_ids)).in_flight().exists(),
+        timeout,
+        "images to finish",
+    )
+    return list(Image.objects.filter(pk__in=list(image_ids)).order_by("batch_index", "created_at"))
+
+
+def nothing_in_flight() -> None:
+    stuck = list(Image.objects.in_flight().values_list("prompt_id", "status"))
+    assert stuck == [], f"images left in flight: {stuck}"
+    for image in Image.objects.filter(status="failed"):
+        assert image.error_message, f"{image.pk} failed without saying why"

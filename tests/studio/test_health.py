@@ -7,7 +7,6 @@ import pytest
 from django.core.management import call_command
 
 from gallery import storage
-from studio import services
 from tests.factories import make_user
 from tests.studio.helpers import wait_until
 
@@ -59,13 +58,6 @@ def test_a_hung_backend_never_holds_up_the_answer(staff_api, hung_backend, setti
     assert len(hung_backend.connections) == 1, "a second probe started while one was waiting"
     backend = _probed(staff_api)["comfyui"][0]
     assert backend["ok"] is False and "Timed out" in backend["error"]
-
-
-def test_probing_does_not_end_a_cool_down(staff_api, comfyui):
-    pool = services.comfy_pool()
-    pool.mark_down(comfyui.url)
-    assert _probed(staff_api)["comfyui"][0]["ok"] is True
-    assert pool.is_down(comfyui.url)
 
 
 def test_storage_failure_is_503_with_no_internals_for_anonymous(
