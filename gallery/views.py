@@ -6,7 +6,7 @@ import mimetypes
 
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import storages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -70,7 +70,10 @@ def media_file(request: HttpRequest, key: str) -> HttpResponse:
     if not backend.exists(key):
         raise Http404
     content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-    response = FileResponse(backend.open(key, "rb"), content_type=content_type)
+    # One read, not a FileResponse: under the ASGI server a file iterator is read chunk by
+    # chunk in a thread each; these are images of a few MB at most.
+    with backend.open(key, "rb") as handle:
+        response = HttpResponse(handle.read(), content_type=content_type)
     response["Cache-Control"] = "private, max-age=86400, immutable"
     response["X-Content-Type-Options"] = "nosniff"
     return response

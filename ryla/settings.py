@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from ryla.broker import transport_options_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -163,6 +165,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# WhiteNoise serves static files under any server; in debug straight from the app folders
+# (no collectstatic), as runserver would.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
@@ -339,19 +345,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_TASK_QUEUE_MAX_PRIORITY = 9  # RabbitMQ: x-max-priority on the render queue
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Redis: ten priority lists consumed in order; a job whose worker vanished without a
-    # word goes back after the visibility timeout (the sweep usually re-enqueues it first).
-    "priority_steps": list(range(10)),
-    "sep": ":",
-    "queue_order_strategy": "priority",
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
-    "socket_timeout": 10,
-    "socket_connect_timeout": 2,
-}
+CELERY_BROKER_TRANSPORT_OPTIONS = transport_options_for(CELERY_BROKER_URL)
 if CELERY_BROKER_URL.startswith("sqla+"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}  # see ryla.broker
-    # The embedded broker has no fan-out: no remote control of workers.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 
 # --- ComfyUI -----------------------------------------------------------------------------

@@ -75,7 +75,12 @@ def main() -> int:
                 ]
             )
         )
-    children.append(subprocess.Popen([python, "manage.py", "runserver", f"{HOST}:{PORT}"]))
+    # The ASGI server of production (uvicorn): pages, the API and the live event streams.
+    children.append(
+        subprocess.Popen(
+            [python, "-m", "uvicorn", "ryla.asgi:application", "--host", HOST, "--port", PORT]
+        )
+    )
     print(f"\nRYLA Studio: http://{HOST}:{PORT}/studio  (log in as the demo user above)")
     print(f"Rendering on: {', '.join(urls)}\n")
     try:

@@ -3,18 +3,24 @@
 Render workers (and requests) call `image_changed`; with Redis (REDIS_URL) it is published
 on the user's pub/sub channel, which every studio tab of that user follows over
 Server-Sent Events. Without Redis there is no channel: the event stream reads the database
-for changed rows instead (the embedded default, one process; see `studio.streams`).
+for changed rows instead (the embedded default, one process).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
+from collections.abc import AsyncIterator
+from datetime import timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 
-from gallery.models import Image
+from gallery.models import IN_FLIGHT_STATUSES, Image
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +61,83 @@ def image_changed(image: Image) -> None:
         _redis().publish(user_channel(owner_id), json.dumps(image_payload(image)))
     except Exception as exc:
         logger.warning("events: could not publish a change of %s: %s", image.pk, exc)
+
+
+# --- Following them (the Server-Sent Events stream of a studio tab) -----------------------
+
+POLL_SECONDS = 0.25  # without Redis: how often a stream reads the user's changed rows
+KEEPALIVE_SECONDS = 15.0  # a comment line, so proxies keep the stream and a gone tab is seen
+RECENT = timedelta(seconds=30)
+
+
+def _changed_since(user_id: int, since) -> tuple[list[str], object]:
+    rows = list(
+        Image.objects.filter(character__owner_id=user_id, updated_at__gt=since)
+        .order_by("updated_at")
+        .values_list("id", "updated_at")
+    )
+    if not rows:
+        return [], since
+    return [str(image_id) for image_id, _ in rows], rows[-1][1]
+
+
+def _current(user_id: int) -> tuple[list[str], object]:
+    """Images a freshly opened (or reopened) stream reports at once: those in flight and
+    those that ended lately, in case they changed while it was not listening."""
+    now = timezone.now()
+    ids = Image.objects.filter(character__owner_id=user_id).filter(
+        Q(status__in=IN_FLIGHT_STATUSES) | Q(updated_at__gte=now - RECENT)
+    )
+    return [str(image_id) for image_id in ids.values_list("id", flat=True)], now
+
+
+async def image_changes(user_id: int) -> AsyncIterator[str | None]:
+    """Ids of the user's images as they change, and None every KEEPALIVE_SECONDS of quiet.
+
+    Redis pub/sub when REDIS_URL is set; otherwise the database, read every POLL_SECONDS by
+    this stream alone (the embedded default: one process, a handful of tabs).
+    """
+    ids, since = await sync_to_async(_current)(user_id)
+    for image_id in ids:
+        yield image_id
+    if settings.REDIS_URL:
+        async for image_id in _from_redis(user_id):
+            yield image_id
+        return
+    quiet = 0.0
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        ids, since = await sync_to_async(_changed_since)(user_id, since)
+        for image_id in ids:
+            yield image_id
+        quiet = 0.0 if ids else quiet + POLL_SECONDS
+        if quiet >= KEEPALIVE_SECONDS:
+            quiet = 0.0
+            yield None
+
+
+async def _from_redis(user_id: int) -> AsyncIterator[str | None]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await pubsub.subscribe(user_channel(user_id))
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while True:
+            # None also for the subscription's own confirmation: only silence is quiet.
+            message = await pubsub.get_message(timeout=KEEPALIVE_SECONDS)
+            if message is None:
+                if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
+                    quiet_since = loop.time()
+                    yield None
+                continue
+            quiet_since = loop.time()
+            try:
+                yield json.loads(message["data"])["imageId"]
+            except (ValueError, KeyError, TypeError):
+                continue
+    finally:
+        await pubsub.aclose()
+        await client.aclose()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from gallery import storage
 from gallery.models import Character, Image
-from studio import analytics, presets, services
+from studio import analytics, events, presets, services
 from studio.errors import StudioError
 from studio.forms import GalleryFilterForm, GenerateForm
 from studio.pagination import InvalidCursor, images_filter, images_page
@@ -123,6 +127,53 @@ def image_card(request: HttpRequest, character_id, image_id) -> HttpResponse:
     character = _get_character_for_user(request, character_id)
     image = _get_image_for_user(request, character, image_id)
     return render(request, "studio/_image_card.html", {"image": image, "character": character})
+
+
+@login_required
+@require_GET
+def pack_cards(request: HttpRequest, character_id, batch_id) -> HttpResponse:
+    """The cards of one pack as out-of-band swaps: the page's fallback while its event
+    stream is down (one database read per pack, not one per card)."""
+    character = _get_character_for_user(request, character_id)
+    images = Image.objects.for_character(character).filter(batch_id=batch_id).newest_first()
+    return render(request, "studio/_pack_cards.html", {"images": images, "character": character})
+
+
+def _card_html(request: HttpRequest, user, image_id: str) -> str | None:
+    image = Image.objects.visible_to(user).select_related("character").filter(pk=image_id).first()
+    if image is None:
+        return None
+    context = {"image": image, "character": image.character}
+    return render_to_string("studio/_image_card.html", context, request=request)
+
+
+def _sse_message(event: str, data: str) -> str:
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"event: {event}\n{lines}\n"
+
+
+async def _studio_event_stream(request: HttpRequest, user) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    async for image_id in events.image_changes(user.id):
+        if image_id is None:
+            yield ": keep-alive\n\n"
+            continue
+        html = await sync_to_async(_card_html)(request, user, image_id)
+        if html is not None:
+            yield _sse_message(f"image-{image_id}", html)
+
+
+@login_required
+@require_GET
+async def studio_events(request: HttpRequest) -> StreamingHttpResponse:
+    """One Server-Sent Events stream per studio tab: each change of one of the user's
+    images arrives as its re-rendered card (event `image-<id>`), which htmx swaps in."""
+    user = await request.auser()
+    return StreamingHttpResponse(
+        _studio_event_stream(request, user),
+        content_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @login_required

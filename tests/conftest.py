@@ -31,6 +31,12 @@ def alice_character(alice):
 
 
 @pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 
@@ -94,15 +100,13 @@ def render_queue(tmp_path_factory):
     """
     from django.conf import settings as django_settings
 
-    from ryla.celery import app
-
     # Celery reads CELERY_BROKER_URL from the environment before its configuration: keep
     # it out of this process so tests can point the app elsewhere (children get it back).
     broker = os.environ.pop("CELERY_BROKER_URL", "") or os.environ.get("REDIS_URL")
     if not broker:
         broker = f"sqla+sqlite:///{tmp_path_factory.mktemp('broker') / 'broker.sqlite3'}"
     queue = f"renders-test-{uuid.uuid4().hex[:8]}"
-    app.conf.broker_url = broker
+    broker_switch(broker)
     django_settings.STUDIO_RENDER_QUEUE = queue
     return queue
 
@@ -233,10 +237,12 @@ def hung_backend():
 
 def broker_switch(url: str) -> str:
     """Point the studio's Celery app at another broker; answers the previous URL."""
+    from ryla.broker import transport_options_for
     from ryla.celery import app
 
     previous = app.conf.broker_url
     app.conf.broker_url = url
+    app.conf.broker_transport_options = transport_options_for(url)
     app._pool = None  # connections to the previous broker
     app.amqp._producer_pool = None
     return previous

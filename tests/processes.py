@@ -97,3 +97,44 @@ class ManagedProcess:
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
+
+
+STORE_LOGGING = """
+import os, sys
+import django
+django.setup()
+from gallery import storage
+log = os.environ["WORKER_STORE_LOG"]
+original = storage.image_store
+def recorded(**kwargs):
+    stored = original(**kwargs)
+    with open(log, "a") as handle:
+        handle.write(f"{os.getpid()} {kwargs['image_id']}\\n")
+    return stored
+storage.image_store = recorded
+from django.core.management import call_command
+call_command(*sys.argv[1:])
+"""
+
+
+class RenderWorkerProcess(ManagedProcess):
+    """`manage.py render_worker --backend URL` in its own process, as deployed; every
+    output it stores is written to `store_log` (shared by the test's workers)."""
+
+    def __init__(self, output: Path, store_log: Path, backends: list[str], **env: str) -> None:
+        argv = ["render_worker", "--loglevel", "INFO"]
+        for url in backends:
+            argv += ["--backend", url]
+        super().__init__(
+            ["-c", STORE_LOGGING, *argv],
+            output,
+            process_env(WORKER_STORE_LOG=str(store_log), **env),
+        )
+        self.wait_for_output("ready.", timeout=60)
+
+
+def stores(store_log: Path) -> list[str]:
+    """Image ids stored so far, by any worker process, one line per store."""
+    if not store_log.exists():
+        return []
+    return [line.split()[1] for line in store_log.read_text().splitlines()]

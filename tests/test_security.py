@@ -9,6 +9,7 @@ whoever adds it decides how it is tested.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib.util
 import io
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import admin
 from django.test import Client
@@ -138,6 +140,7 @@ class World:
             "character_id": self.other_character.id if mixed else self.character.id,
             "image_id": self.image.id,
             "prompt_id": self.image.prompt_id,
+            "batch_id": self.image.batch_id,
             "key": self.image.image_key,
         }
 
@@ -217,9 +220,29 @@ def _call(client, route: Route, method: str, url: str, body: dict):
 
 
 def _body_text(response) -> str:
+    if getattr(response, "is_async", False):
+        return _stream_start(response).decode("utf-8", "replace")
     if getattr(response, "streaming", False):
         return b"".join(response.streaming_content).decode("utf-8", "replace")
     return response.content.decode("utf-8", "replace")
+
+
+def _stream_start(response, quiet: float = 1.0) -> bytes:
+    """What an endless event stream sends until it has been quiet for `quiet` seconds
+    (its opening burst: the cards of the viewer's images in flight)."""
+
+    async def read() -> bytes:
+        received = b""
+        chunks = aiter(response.streaming_content)
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(chunks), quiet)
+            except (TimeoutError, StopAsyncIteration):
+                await chunks.aclose()
+                return received
+            received += chunk if isinstance(chunk, bytes) else chunk.encode()
+
+    return async_to_sync(read)()
 
 
 def _assert_no_owner_data(response, who: str) -> None:

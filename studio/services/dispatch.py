@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from amqp.exceptions import NotFound as AmqpNotFound
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import ChannelError
 
 from gallery.models import Image, ImageStatus, QualityMode
 from ryla.celery import app as celery_app
@@ -91,13 +93,16 @@ def image_requeue(image: Image) -> bool:
 
 
 def broker_queue_size() -> int | None:
-    """Messages waiting on the render queue (None if the broker cannot say)."""
+    """Messages waiting on the render queue: 0 when the broker does not know the queue
+    (it lost its data), None when the broker cannot be asked."""
     try:
         with celery_app.connection_for_read() as connection:
             declared = connection.default_channel.queue_declare(
                 queue=settings.STUDIO_RENDER_QUEUE, passive=True
             )
             return int(declared.message_count)
+    except (ChannelError, AmqpNotFound):
+        return 0
     except Exception:
         return None
 

@@ -94,7 +94,7 @@ def test_media_file_served_for_signed_url_only(client, alice):
     response = client.get(url)  # a signed URL works without a session, like a presigned one
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
-    assert b"".join(response.streaming_content) == png_bytes(10, 10)
+    assert response.content == png_bytes(10, 10)
     bare = url.split("?")[0]
     assert client.get(bare).status_code == 404
     tampered = url.replace("signature=", "signature=x")

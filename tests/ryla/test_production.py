@@ -1,5 +1,6 @@
 """Production start-up as an operator runs it: scripts/serve_production.sh with the
-documented production environment (.env.production.example), debug off, under gunicorn."""
+documented production environment (.env.production.example), debug off, under uvicorn (the
+ASGI server the live updates need)."""
 
 from __future__ import annotations
 
@@ -163,14 +164,10 @@ def test_plain_http_pages_redirect_to_https(production):
     assert response.headers["Location"].startswith("https://")
 
 
-def test_login_and_studio_render_with_their_css_and_security_headers(production):
+def _log_in(production: Production) -> str:
+    """Log in through the form; answers the login page's HTML."""
     login = production.request("GET", "/login/")
     assert login.status_code == 200
-    assert "max-age=31536000" in login.headers["Strict-Transport-Security"]
-    csp = login.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
-    _assert_assets_served(production, login.text)
-
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
     logged_in = production.request(
         "POST",
@@ -179,6 +176,15 @@ def test_login_and_studio_render_with_their_css_and_security_headers(production)
         headers={"Origin": production.url.replace("http://", "https://")},
     )
     assert logged_in.status_code == 302, logged_in.text[:500]
+    return login
+
+
+def test_login_and_studio_render_with_their_css_and_security_headers(production):
+    login = _log_in(production)
+    assert "max-age=31536000" in login.headers["Strict-Transport-Security"]
+    csp = login.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    _assert_assets_served(production, login.text)
     studio = production.request("GET", "/studio")
     assert studio.status_code == 200
     assert "operator" in studio.text
@@ -193,3 +199,35 @@ def test_api_docs_load_swagger_from_the_app(production):
     script = re.search(r'<script src="(/api/docs/\?[^"]*script=[^"]*)"', docs.text)
     assert script, "the start-up script is served as a file, not inline"
     assert production.request("GET", script.group(1).replace("&amp;", "&")).status_code == 200
+
+
+def test_the_live_event_stream_is_served_by_the_asgi_server(production):
+    """uvicorn streams the studio's Server-Sent Events: a fresh stream opens with the
+    cards of the user's images in flight."""
+    production.manage(
+        "shell",
+        "-c",
+        "import uuid; from django.contrib.auth import get_user_model; "
+        "from gallery.models import Character, Image; "
+        "u = get_user_model().objects.get(username='operator'); "
+        "c = Character.objects.create(owner=u, name='Mia', appearance='a woman'); "
+        "Image.objects.create(character=c, batch_id=uuid.uuid4(), scene='selfie', "
+        "environment='beach', aspect_ratio='1:1', quality_mode='draft', prompt='p', seed=1, "
+        "width=64, height=64, steps=2, cfg=1.0, workflow='studio_image', "
+        "prompt_id=str(uuid.uuid4()))",
+    )
+    _log_in(production)
+    response = production.request("GET", "/studio/events", stream=True)
+    try:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        received = b""
+        for chunk in response.iter_content(chunk_size=None):
+            received += chunk
+            if b"data: " in received and b"\n\n" in received.split(b"data: ", 1)[1]:
+                break
+    finally:
+        response.close()
+    text = received.decode()
+    assert text.startswith("retry: 2000")
+    assert "event: image-" in text and 'data-status="pending"' in text
