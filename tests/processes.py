@@ -138,3 +138,13 @@ def stores(store_log: Path) -> list[str]:
     if not store_log.exists():
         return []
     return [line.split()[1] for line in store_log.read_text().splitlines()]
+
+
+def run_async(coroutine_function, *args):
+    """Run a coroutine to its end from a test, in a thread of its own: Playwright's sync
+    API keeps an event loop in the test thread, where asgiref's async_to_sync refuses."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine_function(*args)).result()

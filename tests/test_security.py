@@ -22,7 +22,6 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import admin
 from django.test import Client
@@ -37,6 +36,7 @@ from gallery import storage
 from gallery.models import Character, Image, ImageStatus
 from tests.factories import make_character, make_completed_image, make_image, make_user
 from tests.gallery.test_storage import s3_endpoint  # noqa: F401  (session fixture)
+from tests.processes import run_async
 
 # --- the generated matrix ------------------------------------------------------------------
 
@@ -242,7 +242,7 @@ def _stream_start(response, quiet: float = 1.0) -> bytes:
                 return received
             received += chunk if isinstance(chunk, bytes) else chunk.encode()
 
-    return async_to_sync(read)()
+    return run_async(read)
 
 
 def _assert_no_owner_data(response, who: str) -> None:

@@ -46,6 +46,11 @@ def _broker_priority(urgency: int) -> int | None:
     return None  # the embedded broker is first in, first out
 
 
+def broker_has_priorities() -> bool:
+    """Whether the broker serves jobs by priority (Redis, RabbitMQ) or in arrival order."""
+    return _broker_priority(0) is not None
+
+
 def jobs_publish(images: Iterable[Image]) -> None:
     """One render message per image, over one broker connection."""
     with celery_app.producer_or_acquire() as producer:

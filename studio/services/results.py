@@ -16,6 +16,7 @@ from gallery.models import EditType, Image, ImageStatus
 from studio import analytics, events
 from studio.errors import StudioError
 from studio.models import RenderWorker
+from studio.services.dispatch import broker_has_priorities
 from studio.services.generation import GenerationOptions, generation_start
 from studio.services.inpaint import inpaint_start
 
@@ -56,7 +57,10 @@ def image_queue_insight(image: Image) -> QueueInsight:
     duration = _median_duration(image)
     if image.status == ImageStatus.GENERATING:
         return QueueInsight(0, math.ceil(duration * (1 - image.progress / 100)))
-    ahead = Image.objects.ahead_of(image).count()
+    if broker_has_priorities():
+        ahead = Image.objects.ahead_of(image).count()
+    else:  # the embedded broker serves jobs in arrival order
+        ahead = Image.objects.queued().filter(enqueued_at__lt=image.enqueued_at).count()
     rounds = ahead // _live_backends() + 1
     return QueueInsight(ahead + 1, math.ceil(rounds * duration))
 

@@ -8,10 +8,11 @@ import os
 import socket
 
 import pytest
-from asgiref.sync import async_to_sync
+from django.test import AsyncClient
 
 from studio import events
 from tests.factories import make_character, make_image, make_user
+from tests.processes import run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +35,7 @@ def _collect(user_id: int, action, count: int, timeout: float = 5.0) -> list[str
             await stream.aclose()
         return seen
 
-    return async_to_sync(run)()
+    return run_async(run)
 
 
 def test_a_new_stream_starts_with_the_users_images_in_flight_only(alice, alice_character):
@@ -80,27 +81,41 @@ def test_changes_arrive_over_redis_when_it_is_configured(alice, alice_character,
     assert seen == [str(image.id), str(image.id)]
 
 
-def test_the_stream_view_sends_cards_as_named_events(alice_client, alice_character):
-    image = make_image(alice_character)
-    response = alice_client.get("/studio/events")
-    assert response["Content-Type"] == "text/event-stream"
-    assert response["Cache-Control"] == "no-cache"
+def _get(path: str, user=None):
+    """GET through Django's async test client (the view is async), in a thread of its own."""
 
-    async def first_two() -> str:
+    async def go():
+        client = AsyncClient()
+        if user is not None:
+            await client.aforce_login(user)
+        return await client.get(path)
+
+    return run_async(go)
+
+
+def test_the_stream_view_sends_cards_as_named_events(alice, alice_character):
+    image = make_image(alice_character)
+
+    async def first_two() -> tuple[dict, str]:
+        client = AsyncClient()
+        await client.aforce_login(alice)
+        response = await client.get("/studio/events")
         chunks = aiter(response.streaming_content)
         text = ""
         for _ in range(2):
             chunk = await asyncio.wait_for(anext(chunks), 5)
             text += chunk.decode() if isinstance(chunk, bytes) else chunk
         await chunks.aclose()
-        return text
+        return dict(response.items()), text
 
-    text = async_to_sync(first_two)()
+    headers, text = run_async(first_two)
+    assert headers["Content-Type"] == "text/event-stream"
+    assert headers["Cache-Control"] == "no-cache"
     assert text.startswith("retry: 2000\n\n")
     assert f"event: image-{image.id}\n" in text
     assert 'data: <article class="image-card' in text
 
 
-def test_the_stream_needs_a_login(client):
-    response = client.get("/studio/events")
+def test_the_stream_needs_a_login(db):
+    response = _get("/studio/events")
     assert response.status_code == 302 and "/login/" in response["Location"]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from gallery.models import Image
 from studio.services.dispatch import urgency_for
+from tests.conftest import broker_switch
 from tests.factories import make_character, make_image, make_user
 from tests.studio.helpers import generate
 
@@ -25,12 +26,23 @@ def test_drafts_come_before_hq_and_a_users_first_jobs_before_later_ones(
     assert urgency_for(quality_mode=quality, queued_before=queued_before) == urgency
 
 
+@pytest.fixture
+def priority_broker():
+    """A broker that serves by priority (Redis). Nothing is published in these tests (the
+    test transaction never commits), so no server is needed; positions follow its order."""
+    previous = broker_switch("redis://127.0.0.1:6379/15")
+    yield
+    broker_switch(previous)
+
+
 def _position(api, image: Image) -> tuple[int | None, int | None]:
     body = api.get(f"/image/comfyui/{image.prompt_id}/results").json()
     return body["queuePosition"], body["estimatedSeconds"]
 
 
-def test_positions_follow_urgency_then_arrival(alice_api, alice_character, bob_api, bob):
+def test_positions_follow_urgency_then_arrival(
+    alice_api, alice_character, bob_api, bob, priority_broker
+):
     hq = generate(alice_api, alice_character, count=6, qualityMode="hq").json()["promptIds"]
     (draft,) = generate(bob_api, make_character(bob), count=1).json()["promptIds"]
 
@@ -61,7 +73,9 @@ def test_the_estimate_comes_from_measured_durations(alice_api, alice_character):
     assert _position(alice_api, finished) == (None, None)
 
 
-def test_a_busy_user_does_not_push_another_users_first_images_back(alice_api, alice_character):
+def test_a_busy_user_does_not_push_another_users_first_images_back(
+    alice_api, alice_character, priority_broker
+):
     carol = make_user("carol")
     generate(alice_api, alice_character, count=10)
     generate(alice_api, alice_character, count=10)
@@ -72,3 +86,21 @@ def test_a_busy_user_does_not_push_another_users_first_images_back(alice_api, al
     (first,) = generate(carol_api, make_character(carol), count=1).json()["promptIds"]
     position = carol_api.get(f"/image/comfyui/{first}/results").json()["queuePosition"]
     assert position == 3  # behind only Alice's first two of twenty
+
+
+@pytest.fixture
+def fifo_broker(tmp_path):
+    """The embedded broker, which serves in arrival order (nothing is published here)."""
+    previous = broker_switch(f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}")
+    yield
+    broker_switch(previous)
+
+
+def test_on_the_embedded_broker_positions_are_arrival_order(
+    alice_api, alice_character, bob_api, bob, fifo_broker
+):
+    hq = generate(alice_api, alice_character, count=2, qualityMode="hq").json()["promptIds"]
+    (draft,) = generate(bob_api, make_character(bob), count=1).json()["promptIds"]
+    results = alice_api.get(f"/image/comfyui/{hq[1]}/results").json()
+    assert results["queuePosition"] == 2
+    assert bob_api.get(f"/image/comfyui/{draft}/results").json()["queuePosition"] == 3
