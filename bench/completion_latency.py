@@ -86,13 +86,17 @@ def main() -> int:
             deadline = time.monotonic() + 120
             while page.evaluate("Object.keys(window.rylaCompleted).length") < args.images:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("not every card completed")
+                    statuses = page.evaluate(
+                        "[...document.querySelectorAll('article.image-card')]"
+                        ".map(c => c.dataset.status)"
+                    )
+                    raise RuntimeError(f"not every card completed in the page: {statuses}")
                 time.sleep(0.2)
             seen = page.evaluate("window.rylaCompleted")
             browser.close()
         history = requests.get(f"{backend}/history", params={"max_items": 500}, timeout=30).json()
         images = requests.get(
-            f"{base}/image-gallery/characters/{character_id}/images?limit=200",
+            f"{base}/image-gallery/characters/{character_id}/images?limit=100",
             headers={"Authorization": f"Token {token}"},
             timeout=30,
         ).json()["images"]

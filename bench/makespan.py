@@ -43,7 +43,7 @@ def _backends(stack: Stack, fast_ms: float) -> tuple[list[str], float]:
 def _completed(base: str, users: list[tuple[str, str]]) -> int:
     done = 0
     for token, character_id in users:
-        url = f"{base}/image-gallery/characters/{character_id}/images?limit=200"
+        url = f"{base}/image-gallery/characters/{character_id}/images?limit=100"
         while url:
             page = requests.get(url, headers={"Authorization": f"Token {token}"}, timeout=30)
             body = page.json()

@@ -160,14 +160,14 @@ async def _studio_event_stream(request: HttpRequest, user) -> AsyncIterator[str]
             continue
         html = await sync_to_async(_card_html)(request, user, image_id)
         if html is not None:
-            yield _sse_message(f"image-{image_id}", html)
+            yield _sse_message("card", html)
 
 
 @login_required
 @require_GET
 async def studio_events(request: HttpRequest) -> StreamingHttpResponse:
     """One Server-Sent Events stream per studio tab: each change of one of the user's
-    images arrives as its re-rendered card (event `image-<id>`), which htmx swaps in."""
+    images arrives as its re-rendered card (event `card`), put in place by live.js."""
     user = await request.auser()
     return StreamingHttpResponse(
         _studio_event_stream(request, user),

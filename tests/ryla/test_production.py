@@ -230,4 +230,4 @@ def test_the_live_event_stream_is_served_by_the_asgi_server(production):
         response.close()
     text = received.decode()
     assert text.startswith("retry: 2000")
-    assert "event: image-" in text and 'data-status="pending"' in text
+    assert "event: card" in text and 'data-status="pending"' in text

@@ -112,8 +112,8 @@ def test_the_stream_view_sends_cards_as_named_events(alice, alice_character):
     assert headers["Content-Type"] == "text/event-stream"
     assert headers["Cache-Control"] == "no-cache"
     assert text.startswith("retry: 2000\n\n")
-    assert f"event: image-{image.id}\n" in text
-    assert 'data: <article class="image-card' in text
+    assert "event: card\n" in text
+    assert 'data: <article class="image-card' in text and f'id="card-{image.id}"' in text
 
 
 def test_the_stream_needs_a_login(db):

@@ -52,7 +52,7 @@ def test_studio_page_renders_form_gallery_and_captures_studio_opened(
     assert f'data-image-id="{image.id}"' in body and "40%" in body
     # In-flight cards follow the tab's event stream instead of polling.
     assert f'sse-connect="{reverse("studio:events")}"' in body
-    assert 'sse-swap="image-' in body and "every 1s" not in body
+    assert 'id="live-cards" sse-swap="card"' in body and "every 1s" not in body
     assert "Mirror selfie" in body and "Photo studio" in body  # labels from presets
     assert analytics_events.events == [
         (
@@ -143,17 +143,16 @@ def test_generate_with_the_broker_down_shows_the_error_and_no_cards(
     assert not Image.objects.exists()
 
 
-def test_card_shows_the_stored_state_and_follows_events_only_while_in_flight(
+def test_card_shows_the_stored_state_and_never_polls(
     alice_client, alice_character
 ):
     image = make_completed_image(alice_character, photo_like_png(64, 64), width=64, height=64)
     body = alice_client.get(_urls(alice_character, image)["card"], **HTMX).content.decode()
     assert 'data-status="completed"' in body
     assert 'class="thumb"' in body
-    assert "sse-swap" not in body  # a finished card expects no more events
     queued = make_image(alice_character)
     body = alice_client.get(_urls(alice_character, queued)["card"], **HTMX).content.decode()
-    assert 'data-status="pending"' in body and f'sse-swap="image-{queued.id}"' in body
+    assert 'data-status="pending"' in body and "every 1s" not in body
 
 
 def test_failed_card_shows_reason_and_retry_that_queues_again(

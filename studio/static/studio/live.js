@@ -1,7 +1,9 @@
-// RYLA Studio live updates. Cards follow the tab's event stream (htmx's SSE extension
-// swaps each `image-<id>` event into its card). While the stream is down, each pack that
-// still has images in flight is read from the database once every two seconds instead:
-// one request per pack, not one per card. <html data-live> says which is in use.
+// RYLA Studio live updates. Cards follow the tab's event stream: htmx's SSE extension
+// keeps the connection, each `card` event carries one re-rendered card, and it replaces
+// the card with the same id if this page shows it (one stable listener: a card swapped
+// in between two events cannot miss the second). While the stream is down, each pack
+// that still has images in flight is read from the database once every two seconds
+// instead: one request per pack, not one per card. <html data-live> says which is used.
 const POLL_MS = 2000;
 let timer = null;
 
@@ -30,7 +32,18 @@ function pollStop() {
   timer = null;
 }
 
+function cardReplace(event) {
+  if (event.target.id !== "live-cards") return;
+  event.preventDefault();
+  const template = document.createElement("template");
+  template.innerHTML = event.detail.data.trim();
+  const fresh = template.content.firstElementChild;
+  const card = fresh && document.getElementById(fresh.id);
+  if (card) window.htmx.swap(card, event.detail.data, { swapStyle: "outerHTML" });
+}
+
 if (document.querySelector("[data-live-root]")) {
+  document.body.addEventListener("htmx:sseBeforeMessage", cardReplace);
   document.body.addEventListener("htmx:sseError", pollStart);
   document.body.addEventListener("htmx:sseOpen", pollStop);
 }
