@@ -125,6 +125,8 @@ class Stack:
 
     def web(self, *, workers: int = 1, comfyui_urls: str = "http://127.0.0.1:9") -> str:
         """uvicorn as in production; the web process is given a ComfyUI it must never call."""
+        if not (self.tmp / "static").exists():
+            self.manage("collectstatic", "--noinput", "--verbosity", "0")
         port = free_port()
         env = {**self.env, "COMFYUI_URLS": comfyui_urls}
         process = self._start(

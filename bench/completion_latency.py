@@ -59,7 +59,6 @@ def main() -> int:
         backend = stack.simulator(step_ms=100, steps=5)  # jobs about 0.6 s apart
         stack.worker(backend)
         stack.workers_ready(1)
-        stack.manage("collectstatic", "--noinput", "--verbosity", "0")
         base = stack.web(workers=1)
         token, character_id = stack.user("bench")
         with sync_playwright() as playwright:

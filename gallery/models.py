@@ -279,6 +279,7 @@ class Image(models.Model):
         refreshed instead.
         """
         if Image.objects.filter(pk=self.pk, status__in=IN_FLIGHT_STATUSES).update(**changes):
+            self.updated_at = changes.get("updated_at", self.updated_at)
             return True
         self.refresh_from_db()
         return False
@@ -306,17 +307,21 @@ class Image(models.Model):
         self.refresh_from_db()
         return bool(claimed)
 
-    def _update_while_held(self, worker: str, **changes) -> bool:
-        changes["updated_at"] = timezone.now()
-        return bool(
-            Image.objects.filter(
-                pk=self.pk, status=ImageStatus.GENERATING, claimed_by=worker
-            ).update(**changes)
-        )
+    def _update_while_held(self, worker: str, *, visible: bool = True, **changes) -> bool:
+        """UPDATE while `worker` holds the row; `visible` changes (what a card shows) move
+        `updated_at`, which is what open studio pages follow."""
+        if visible:
+            changes["updated_at"] = timezone.now()
+        updated = Image.objects.filter(
+            pk=self.pk, status=ImageStatus.GENERATING, claimed_by=worker
+        ).update(**changes)
+        if updated and visible:
+            self.updated_at = changes["updated_at"]
+        return bool(updated)
 
     def heartbeat(self, *, worker: str) -> bool:
         """`worker` still renders it; answers False once it was cancelled or taken back."""
-        return self._update_while_held(worker, heartbeat_at=timezone.now())
+        return self._update_while_held(worker, visible=False, heartbeat_at=timezone.now())
 
     def mark_progress(self, *, worker: str, percent: int) -> bool:
         self.progress = max(0, min(99, int(percent)))

@@ -9,10 +9,12 @@ for changed rows instead (the embedded default, one process).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
@@ -43,9 +45,18 @@ def _redis():
     return client
 
 
+@dataclass(frozen=True)
+class Change:
+    """An image of the user changed; `updated_at` (ISO) names the state, when known."""
+
+    image_id: str
+    updated_at: str | None = None
+
+
 def image_payload(image: Image) -> dict:
     return {
         "imageId": str(image.id),
+        "updatedAt": image.updated_at.isoformat() if image.updated_at else None,
         "batchId": str(image.batch_id),
         "status": image.status,
         "progress": image.progress,
@@ -70,7 +81,11 @@ KEEPALIVE_SECONDS = 15.0  # a comment line, so proxies keep the stream and a gon
 RECENT = timedelta(seconds=30)
 
 
-def _changed_since(user_id: int, since) -> tuple[list[str], object]:
+def _changes(rows) -> list[Change]:
+    return [Change(str(image_id), updated_at.isoformat()) for image_id, updated_at in rows]
+
+
+def _changed_since(user_id: int, since) -> tuple[list[Change], object]:
     rows = list(
         Image.objects.filter(character__owner_id=user_id, updated_at__gt=since)
         .order_by("updated_at")
@@ -78,21 +93,21 @@ def _changed_since(user_id: int, since) -> tuple[list[str], object]:
     )
     if not rows:
         return [], since
-    return [str(image_id) for image_id, _ in rows], rows[-1][1]
+    return _changes(rows), rows[-1][1]
 
 
-def _current(user_id: int) -> tuple[list[str], object]:
+def _current(user_id: int) -> tuple[list[Change], object]:
     """Images a freshly opened (or reopened) stream reports at once: those in flight and
     those that ended lately, in case they changed while it was not listening."""
     now = timezone.now()
-    ids = Image.objects.filter(character__owner_id=user_id).filter(
+    rows = Image.objects.filter(character__owner_id=user_id).filter(
         Q(status__in=IN_FLIGHT_STATUSES) | Q(updated_at__gte=now - RECENT)
     )
-    return [str(image_id) for image_id in ids.values_list("id", flat=True)], now
+    return _changes(rows.values_list("id", "updated_at")), now
 
 
-async def image_changes(user_id: int) -> AsyncIterator[str | None]:
-    """Ids of the user's images as they change, and None every KEEPALIVE_SECONDS of quiet.
+async def image_changes(user_id: int) -> AsyncIterator[Change | None]:
+    """The user's images as they change, and None every KEEPALIVE_SECONDS of quiet.
 
     Redis pub/sub when REDIS_URL is set; otherwise the database, read every POLL_SECONDS by
     this stream alone (the embedded default: one process, a handful of tabs).
@@ -116,7 +131,7 @@ async def image_changes(user_id: int) -> AsyncIterator[str | None]:
             yield None
 
 
-async def _from_redis(user_id: int) -> AsyncIterator[str | None]:
+async def _from_redis(user_id: int) -> AsyncIterator[Change | None]:
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(settings.REDIS_URL)
@@ -134,10 +149,16 @@ async def _from_redis(user_id: int) -> AsyncIterator[str | None]:
                     yield None
                 continue
             quiet_since = loop.time()
-            try:
-                yield json.loads(message["data"])["imageId"]
-            except (ValueError, KeyError, TypeError):
-                continue
+            # Whatever else has arrived meanwhile, each image once: a card shows the
+            # latest state, so five progress steps in a burst need one render, not five.
+            changed: dict[str, str | None] = {}
+            while message is not None:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    payload = json.loads(message["data"])
+                    changed[payload["imageId"]] = payload.get("updatedAt")
+                message = await pubsub.get_message(timeout=0)
+            for image_id, updated_at in changed.items():
+                yield Change(image_id, updated_at)
     finally:
         await pubsub.aclose()
         await client.aclose()

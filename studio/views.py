@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import lru_cache
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -139,12 +140,30 @@ def pack_cards(request: HttpRequest, character_id, batch_id) -> HttpResponse:
     return render(request, "studio/_pack_cards.html", {"images": images, "character": character})
 
 
-def _card_html(request: HttpRequest, user, image_id: str) -> str | None:
-    image = Image.objects.visible_to(user).select_related("character").filter(pk=image_id).first()
-    if image is None:
+@lru_cache(maxsize=2048)
+def _card_render(image_id: str, updated_at: str, owner_id: int) -> str:
+    """One image's card as of `updated_at`: every open tab of its owner gets the same
+    HTML, rendered once per change in this process. Rendered without a request: a tab
+    with live updates runs htmx, which sends the CSRF header on the retry form."""
+    image = Image.objects.select_related("character").get(pk=image_id, character__owner_id=owner_id)
+    return render_to_string(
+        "studio/_image_card.html", {"image": image, "character": image.character}
+    )
+
+
+def _card_html(user, change: events.Change) -> str | None:
+    """The card of a change on the user's own channel (or rows): rendered at most once per
+    state and process, checked against the owner either way."""
+    updated_at = change.updated_at
+    if updated_at is None:
+        row = Image.objects.visible_to(user).filter(pk=change.image_id).values("updated_at")
+        if not row:
+            return None
+        updated_at = row[0]["updated_at"].isoformat()
+    try:
+        return _card_render(change.image_id, updated_at, user.id)
+    except Image.DoesNotExist:
         return None
-    context = {"image": image, "character": image.character}
-    return render_to_string("studio/_image_card.html", context, request=request)
 
 
 def _sse_message(event: str, data: str) -> str:
@@ -154,11 +173,11 @@ def _sse_message(event: str, data: str) -> str:
 
 async def _studio_event_stream(request: HttpRequest, user) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
-    async for image_id in events.image_changes(user.id):
-        if image_id is None:
+    async for change in events.image_changes(user.id):
+        if change is None:
             yield ": keep-alive\n\n"
             continue
-        html = await sync_to_async(_card_html)(request, user, image_id)
+        html = await sync_to_async(_card_html)(user, change)
         if html is not None:
             yield _sse_message("card", html)
 

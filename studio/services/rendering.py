@@ -225,10 +225,21 @@ def _queue(client: ComfyClient, image: Image, *, client_id: str) -> None:
     client.queue_prompt(_graph(image, uploaded), prompt_id=image.prompt_id, client_id=client_id)
 
 
+PROGRESS_EVERY = 0.5  # seconds between two progress writes of one image (and events)
+
+
 def _progress_writer(image: Image, claimant: str):
+    """Progress into the row and to the user's tabs, at most every PROGRESS_EVERY seconds
+    (a sampler step may take milliseconds); the last step always goes out."""
+    last = [0.0]
+
     def write(value: int | float, maximum: int | float) -> None:
         percent = int(100 * value / maximum) if maximum > 0 else 0
-        if percent != image.progress and image.mark_progress(worker=claimant, percent=percent):
+        now = time.monotonic()
+        if percent == image.progress or (now - last[0] < PROGRESS_EVERY and value < maximum):
+            return
+        last[0] = now
+        if image.mark_progress(worker=claimant, percent=percent):
             events.image_changed(image)
 
     return write

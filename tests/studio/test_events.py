@@ -30,7 +30,8 @@ def _collect(user_id: int, action, count: int, timeout: float = 5.0) -> list[str
                 if not started:
                     asyncio.get_running_loop().call_later(0.3, action)
                     started = True
-                seen.append(await asyncio.wait_for(anext(stream), timeout))
+                change = await asyncio.wait_for(anext(stream), timeout)
+                seen.append(change.image_id if change else None)
         finally:
             await stream.aclose()
         return seen

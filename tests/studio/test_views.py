@@ -143,9 +143,7 @@ def test_generate_with_the_broker_down_shows_the_error_and_no_cards(
     assert not Image.objects.exists()
 
 
-def test_card_shows_the_stored_state_and_never_polls(
-    alice_client, alice_character
-):
+def test_card_shows_the_stored_state_and_never_polls(alice_client, alice_character):
     image = make_completed_image(alice_character, photo_like_png(64, 64), width=64, height=64)
     body = alice_client.get(_urls(alice_character, image)["card"], **HTMX).content.decode()
     assert 'data-status="completed"' in body
