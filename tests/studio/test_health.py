@@ -84,3 +84,18 @@ def test_missing_static_files_fail_the_check_until_collectstatic(
     assert api_client.get("/healthz").status_code == 503
     call_command("collectstatic", interactive=False, verbosity=0)
     assert api_client.get("/healthz").status_code == 200
+
+
+def test_staff_see_the_broker_and_the_render_workers_heartbeats(staff_api, comfyui):
+    """The `comfyui` fixture runs a render worker for its simulator."""
+    wait_until(
+        lambda: staff_api.get("/healthz").json().get("workers"), what="a worker's heartbeat"
+    )
+    body = _probed(staff_api)
+    assert body["broker"] == "ok"
+    (worker,) = body["workers"]
+    assert worker["backends"] == [comfyui.url] and worker["upBackends"] == [comfyui.url]
+
+
+def test_an_unreachable_broker_is_reported_to_staff(staff_api, broker_down):
+    assert _probed(staff_api)["broker"].startswith("error: ")
