@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/studio_page.py
 
-Starts the studio (`runserver`, a temporary SQLite database and media folder) with one user,
+Starts the studio (uvicorn, as `make run` does, a temporary SQLite database and media folder) with one user,
 one character and one completed 1024×1024 image, opens the studio page in Debian's Chromium
 (/usr/bin/chromium) through Playwright and reports:
 
@@ -82,7 +82,7 @@ def main() -> None:
         character_id, image_id = seeded.stdout.split("SEEDED")[-1].split()
         port = free_port()
         server = subprocess.Popen(
-            [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            [python, "-m", "uvicorn", "ryla.asgi:application", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -33,7 +33,12 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops everything, as Ctrl+C does
     python = sys.executable
     urls = [url.strip() for url in os.environ.get("COMFYUI_URLS", "").split(",") if url.strip()]
     children: list[subprocess.Popen] = []
