@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/studio_page.py
 
-Starts the studio (uvicorn, as `make run` does, a temporary SQLite database and media folder) with one user,
+Starts the studio (uvicorn as `make run` does, a temporary SQLite database and media
+folder) with one user,
 one character and one completed 1024×1024 image, opens the studio page in Debian's Chromium
 (/usr/bin/chromium) through Playwright and reports:
 

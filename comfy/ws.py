@@ -51,31 +51,12 @@ def iter_events(base_url: str, client_id: str, timeout: float = 30.0) -> Iterato
     Binary frames (preview images) are skipped. Raises ``ComfyUnreachable`` when the
     connection cannot be opened; ends quietly after ``timeout`` seconds of silence.
     """
+    stream = EventStream(base_url, client_id, connect_timeout=timeout)
     try:
-        conn = websocket.create_connection(ws_url(base_url, client_id), timeout=timeout)
-    except (OSError, websocket.WebSocketException) as exc:
-        raise ComfyUnreachable(f"Cannot open websocket on {base_url}", url=base_url) from exc
-    try:
-        while True:
-            try:
-                opcode, payload = conn.recv_data()
-            except websocket.WebSocketTimeoutException:
-                return
-            except (OSError, websocket.WebSocketConnectionClosedException):
-                return
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                return
-            if opcode != websocket.ABNF.OPCODE_TEXT:
-                continue
-            try:
-                message = json.loads(payload)
-            except ValueError:
-                continue
-            if isinstance(message, dict) and isinstance(message.get("type"), str):
-                data = message.get("data")
-                yield WsEvent(type=message["type"], data=data if isinstance(data, dict) else {})
+        while (event := stream.next_event(timeout)) is not None:
+            yield event
     finally:
-        conn.close()
+        stream.close()
 
 
 class EventStream:

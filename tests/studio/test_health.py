@@ -88,9 +88,7 @@ def test_missing_static_files_fail_the_check_until_collectstatic(
 
 def test_staff_see_the_broker_and_the_render_workers_heartbeats(staff_api, comfyui):
     """The `comfyui` fixture runs a render worker for its simulator."""
-    wait_until(
-        lambda: staff_api.get("/healthz").json().get("workers"), what="a worker's heartbeat"
-    )
+    wait_until(lambda: staff_api.get("/healthz").json().get("workers"), what="a worker's heartbeat")
     body = _probed(staff_api)
     assert body["broker"] == "ok"
     (worker,) = body["workers"]
