@@ -108,9 +108,10 @@ class ImageQuerySet(models.QuerySet["Image"]):
     def ahead_of(self, image: Image) -> ImageQuerySet:
         """Queued images a worker takes before `image`: more urgent, or as urgent and
         enqueued earlier (the broker's order)."""
+        enqueued_at = image.enqueued_at or image.created_at
         return self.queued().filter(
             Q(queue_urgency__gt=image.queue_urgency)
-            | Q(queue_urgency=image.queue_urgency, enqueued_at__lt=image.enqueued_at)
+            | Q(queue_urgency=image.queue_urgency, enqueued_at__lt=enqueued_at)
         )
 
     def completed(self) -> ImageQuerySet:

@@ -62,6 +62,18 @@ def character_delete(*, character: Character) -> None:
         transaction.on_commit(lambda: storage.files_delete(keys))
 
 
+def image_delete(*, image: Image) -> None:
+    """Delete one image and, once the row is gone, its stored files. Its edits stay, with
+    no source any more (their lineage then says the source was deleted)."""
+    keys = [
+        key_for(image.character_id, image.id)
+        for key_for in (storage.image_key_for, storage.thumbnail_key_for, storage.mask_key_for)
+    ]
+    with transaction.atomic():
+        Image.objects.select_for_update().filter(pk=image.pk).delete()
+        transaction.on_commit(lambda: storage.files_delete(keys))
+
+
 def token_revoke(*, user) -> bool:
     """Delete the user's API token; answers whether there was one."""
     deleted, _ = Token.objects.filter(user=user).delete()

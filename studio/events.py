@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 _local = threading.local()
 
 
+# "A job left the queue": every queued image behind it moved up, whoever owns it.
+QUEUE_CHANNEL = "ryla:studio:queue"
+QUEUE_REFRESH_SECONDS = 2.0  # without Redis: how often queued cards are sent again
+
+
 def user_channel(user_id: int) -> str:
     return f"ryla:studio:user:{user_id}"
 
@@ -61,6 +66,16 @@ def image_payload(image: Image) -> dict:
         "status": image.status,
         "progress": image.progress,
     }
+
+
+def queue_moved() -> None:
+    """A render worker took a job: queued cards everywhere show new positions."""
+    if not settings.REDIS_URL:
+        return
+    try:
+        _redis().publish(QUEUE_CHANNEL, "{}")
+    except Exception as exc:
+        logger.warning("events: could not announce a queue move: %s", exc)
 
 
 def image_changed(image: Image) -> None:
@@ -96,6 +111,12 @@ def _changed_since(user_id: int, since) -> tuple[list[Change], object]:
     return _changes(rows), rows[-1][1]
 
 
+def _queued(user_id: int) -> list[Change]:
+    """The user's queued images, whose cards show a position that moves without them."""
+    rows = Image.objects.filter(character__owner_id=user_id).queued()
+    return [Change(str(image_id)) for image_id in rows.values_list("id", flat=True)]
+
+
 def _current(user_id: int) -> tuple[list[Change], object]:
     """Images a freshly opened (or reopened) stream reports at once: those in flight and
     those that ended lately, in case they changed while it was not listening."""
@@ -119,10 +140,15 @@ async def image_changes(user_id: int) -> AsyncIterator[Change | None]:
         async for image_id in _from_redis(user_id):
             yield image_id
         return
-    quiet = 0.0
+    quiet = queue_refresh = 0.0
     while True:
         await asyncio.sleep(POLL_SECONDS)
         ids, since = await sync_to_async(_changed_since)(user_id, since)
+        queue_refresh += POLL_SECONDS
+        if queue_refresh >= QUEUE_REFRESH_SECONDS:
+            queue_refresh = 0.0
+            changed = {change.image_id for change in ids}
+            ids += [c for c in await sync_to_async(_queued)(user_id) if c.image_id not in changed]
         for image_id in ids:
             yield image_id
         quiet = 0.0 if ids else quiet + POLL_SECONDS
@@ -137,7 +163,7 @@ async def _from_redis(user_id: int) -> AsyncIterator[Change | None]:
     client = aioredis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
-        await pubsub.subscribe(user_channel(user_id))
+        await pubsub.subscribe(user_channel(user_id), QUEUE_CHANNEL)
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while True:
@@ -152,11 +178,18 @@ async def _from_redis(user_id: int) -> AsyncIterator[Change | None]:
             # Whatever else has arrived meanwhile, each image once: a card shows the
             # latest state, so five progress steps in a burst need one render, not five.
             changed: dict[str, str | None] = {}
+            queue_moved = False
             while message is not None:
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    payload = json.loads(message["data"])
-                    changed[payload["imageId"]] = payload.get("updatedAt")
+                if message["channel"] == QUEUE_CHANNEL.encode():
+                    queue_moved = True
+                else:
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        payload = json.loads(message["data"])
+                        changed[payload["imageId"]] = payload.get("updatedAt")
                 message = await pubsub.get_message(timeout=0)
+            if queue_moved:
+                for change in await sync_to_async(_queued)(user_id):
+                    changed.setdefault(change.image_id, None)
             for image_id, updated_at in changed.items():
                 yield Change(image_id, updated_at)
     finally:

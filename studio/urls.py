@@ -34,5 +34,7 @@ urlpatterns = [
     path(f"{_images}", views.image_detail, name="image_detail"),
     path(f"{_images}/card", views.image_card, name="image_card"),
     path(f"{_images}/retry", views.image_retry, name="image_retry"),
+    path(f"{_images}/cancel", views.image_cancel, name="image_cancel"),
+    path(f"{_images}/delete", views.image_delete, name="image_delete"),
     path(f"{_images}/edit", views.image_edit, name="image_edit"),
 ]

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from gallery import storage
-from gallery.models import Character, Image
+from gallery.models import Character, Image, ImageStatus
 from studio import analytics, events, presets, services
 from studio.errors import StudioError
 from studio.forms import GalleryFilterForm, GenerateForm
@@ -155,12 +155,15 @@ def _card_html(user, change: events.Change) -> str | None:
     """The card of a change on the user's own channel (or rows): rendered at most once per
     state and process, checked against the owner either way."""
     updated_at = change.updated_at
-    if updated_at is None:
-        row = Image.objects.visible_to(user).filter(pk=change.image_id).values("updated_at")
-        if not row:
-            return None
-        updated_at = row[0]["updated_at"].isoformat()
     try:
+        if updated_at is None:
+            row = Image.objects.visible_to(user).filter(pk=change.image_id)
+            row = row.values("updated_at", "status").first()
+            if row is None:
+                return None
+            if row["status"] == ImageStatus.PENDING:  # its position moves without the row
+                return _card_render.__wrapped__(change.image_id, "", user.id)
+            updated_at = row["updated_at"].isoformat()
         return _card_render(change.image_id, updated_at, user.id)
     except Image.DoesNotExist:
         return None
@@ -193,6 +196,38 @@ async def studio_events(request: HttpRequest) -> StreamingHttpResponse:
         content_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@login_required
+@require_POST
+def image_cancel(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    """Cancel from a card: the card comes back, failed as cancelled."""
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    try:
+        image = services.image_cancel(user=request.user, image=image)
+    except StudioError:
+        image.refresh_from_db()  # it finished meanwhile: show how
+    if request.htmx:
+        return render(request, "studio/_image_card.html", {"image": image, "character": character})
+    return redirect("studio:character", character_id=character.id)
+
+
+@login_required
+@require_POST
+def image_delete(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    """Delete (or dismiss, for a failed one) an image and its files."""
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    try:
+        services.image_delete(user=request.user, image=image)
+    except StudioError as error:
+        if request.htmx:
+            return HttpResponse(error.message, status=409)
+        raise
+    if request.htmx:
+        return HttpResponse("")
+    return redirect("studio:character", character_id=character.id)
 
 
 @login_required

@@ -14,6 +14,7 @@ from studio.services.rendering import image_render, render_worker_start, render_
 from studio.services.results import (
     QueueInsight,
     image_cancel,
+    image_delete,
     image_queue_insight,
     image_retry,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "QueueInsight",
     "generation_start",
     "image_cancel",
+    "image_delete",
     "image_queue_insight",
     "image_render",
     "image_retry",

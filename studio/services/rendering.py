@@ -182,6 +182,7 @@ def _render_on(url: str, image_id: str, *, claimant: str) -> None:
         image_fail(image, f"ComfyUI could not render this image in {image.attempts - 1} attempts.")
         return
     events.image_changed(image)
+    events.queue_moved()
     stream = None
     try:
         stream = EventStream(url, client_id=claimant)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
+from gallery import services as gallery_services
 from gallery import storage
 from gallery.models import EditType, Image, ImageStatus
 from studio import analytics, events
@@ -60,7 +61,8 @@ def image_queue_insight(image: Image) -> QueueInsight:
     if broker_has_priorities():
         ahead = Image.objects.ahead_of(image).count()
     else:  # the embedded broker serves jobs in arrival order
-        ahead = Image.objects.queued().filter(enqueued_at__lt=image.enqueued_at).count()
+        enqueued_at = image.enqueued_at or image.created_at
+        ahead = Image.objects.queued().filter(enqueued_at__lt=enqueued_at).count()
     rounds = ahead // _live_backends() + 1
     return QueueInsight(ahead + 1, math.ceil(rounds * duration))
 
@@ -139,8 +141,18 @@ def image_cancel(*, user, image: Image) -> Image:
     return image_fail(image, "Cancelled.")
 
 
+def image_delete(*, user, image: Image) -> None:
+    """Delete one of the user's images (files too). One in progress is cancelled first."""
+    if image.character.owner_id != user.id:
+        raise Image.DoesNotExist
+    if image.is_in_flight:
+        raise StudioError("Cancel this image before deleting it.", field="imageId")
+    gallery_services.image_delete(image=image)
+
+
 def image_retry(*, user, image: Image) -> list[Image]:
-    """Try a failed image again: the same options (a new pack of one) or the same edit."""
+    """Try a failed image again, in its place: the same options (a new pack of one) or the
+    same edit, and the failed one is gone."""
     if image.character.owner_id != user.id:
         raise Image.DoesNotExist
     if image.status != ImageStatus.FAILED:
@@ -148,7 +160,7 @@ def image_retry(*, user, image: Image) -> list[Image]:
     if image.edit_type == EditType.INPAINT:
         if image.source_image is None or not image.mask_key:
             raise StudioError("The source of this edit is gone; it cannot be retried.")
-        return [
+        started = [
             inpaint_start(
                 user=user,
                 source_image=image.source_image,
@@ -157,13 +169,16 @@ def image_retry(*, user, image: Image) -> list[Image]:
                 masked_png=storage.file_read(image.mask_key),
             )
         ]
-    options = GenerationOptions(
-        scene=image.scene,
-        environment=image.environment,
-        outfit=image.outfit,
-        aspect_ratio=image.aspect_ratio,
-        quality_mode=image.quality_mode,
-        count=1,
-        nsfw=image.nsfw,
-    )
-    return generation_start(user=user, character=image.character, options=options)
+    else:
+        options = GenerationOptions(
+            scene=image.scene,
+            environment=image.environment,
+            outfit=image.outfit,
+            aspect_ratio=image.aspect_ratio,
+            quality_mode=image.quality_mode,
+            count=1,
+            nsfw=image.nsfw,
+        )
+        started = generation_start(user=user, character=image.character, options=options)
+    gallery_services.image_delete(image=image)
+    return started

@@ -71,3 +71,32 @@ def test_with_the_stream_down_each_pack_is_read_once_every_two_seconds(
     # Three images of ~3 s one after another: about 9 s of polling every 2 s, one request
     # each time for the whole pack (one per card would be three).
     assert len(packs) <= 9, len(packs)
+
+
+@pytest.mark.parametrize(
+    "viewport",
+    [{"width": 1440, "height": 900}, {"width": 390, "height": 844}],
+    ids=["desktop", "phone"],
+)
+def test_queued_cards_show_their_moving_position_and_can_be_cancelled_and_dismissed(
+    alice_page, live_server, alice_character, make_comfyui, start_render_worker, viewport
+):
+    make_comfyui(step_ms=100, steps=30)  # 3 s per image, one at a time
+    start_render_worker()
+    page = alice_page
+    page.set_viewport_size(viewport)
+    page.goto(studio_url(live_server, alice_character))
+    _generate(page, 3)
+    cards = page.locator("#gallery article.image-card")
+    expect(cards).to_have_count(3)
+    last = cards.nth(0)  # newest first: index 2 of the pack
+    expect(last).to_contain_text("Queued · #2", timeout=10_000)
+    expect(last).to_contain_text("Queued · #1", timeout=10_000)  # moved up, pushed live
+    expect(last.locator(".eta")).to_contain_text("about")
+    last.get_by_role("button", name="Cancel").click()
+    expect(last).to_have_attribute("data-status", "failed")
+    expect(last).to_contain_text("You cancelled it.")
+    last.get_by_role("button", name="Dismiss").click()
+    expect(cards).to_have_count(2)
+    done = page.locator('#gallery article.image-card[data-status="completed"]')
+    expect(done).to_have_count(2, timeout=30_000)

@@ -153,17 +153,68 @@ def test_card_shows_the_stored_state_and_never_polls(alice_client, alice_charact
     assert 'data-status="pending"' in body and "every 1s" not in body
 
 
-def test_failed_card_shows_reason_and_retry_that_queues_again(
-    alice_client, alice_character, comfyui
+def test_failed_card_says_it_in_plain_words_and_a_retry_takes_its_place(
+    alice_client, alice_character
 ):
     image = make_image(alice_character, status=ImageStatus.FAILED, error_message="KSampler: boom")
     body = alice_client.get(_urls(alice_character, image)["card"], **HTMX).content.decode()
-    assert "KSampler: boom" in body and "Retry" in body
+    assert "Not made." in body and "Something went wrong while it was being made." in body
+    assert "<summary>Details</summary><code>KSampler: boom</code>" in body  # one click away
+    assert "Retry" in body and "Dismiss" in body
     retry = reverse("studio:image_retry", args=[alice_character.id, image.id])
     response = alice_client.post(retry, **HTMX)
     assert response.status_code == 200
-    assert Image.objects.count() == 2
-    assert Image.objects.exclude(pk=image.pk).get().scene == image.scene
+    (again,) = Image.objects.all()  # the failed one is gone, the new one took its place
+    assert again.pk != image.pk and again.scene == image.scene
+    assert f'id="card-{again.id}"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        ("Cancelled.", "You cancelled it."),
+        ("No ComfyUI backend could take this image for 10 min", "servers were all unavailable"),
+        ("the backend restarted; gave up after 3 attempts.", "kept failing"),
+        ("ComfyUI refused the workflow: Value not in list", "refused the request"),
+    ],
+)
+def test_failed_edits_look_different_and_explain_the_failure(
+    alice_client, alice_character, message, words
+):
+    source = make_image(alice_character, status=ImageStatus.COMPLETED)
+    edit = make_image(
+        alice_character, status=ImageStatus.FAILED, error_message=message,
+        source_image=source, edit_type="inpaint",
+    )  # fmt: skip
+    body = alice_client.get(_urls(alice_character, edit)["card"], **HTMX).content.decode()
+    assert "is-edit" in body and "Edit failed." in body and words in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_card_can_be_dismissed_and_its_files_go_too(alice_client, alice_character):
+    from gallery import storage
+
+    image = make_image(alice_character, status=ImageStatus.FAILED, error_message="boom")
+    key = storage.mask_store(
+        character_id=alice_character.id, image_id=image.id, png_bytes=b"\x89PNG mask"
+    )
+    response = alice_client.post(
+        reverse("studio:image_delete", args=[alice_character.id, image.id]), **HTMX
+    )
+    assert response.status_code == 200 and response.content == b""
+    assert not Image.objects.filter(pk=image.pk).exists()
+    assert not storage.file_exists(key)
+
+
+def test_an_image_in_progress_cannot_be_deleted_only_cancelled(alice_client, alice_character):
+    image = make_image(alice_character)
+    delete = reverse("studio:image_delete", args=[alice_character.id, image.id])
+    assert alice_client.post(delete, **HTMX).status_code == 409
+    body = alice_client.get(_urls(alice_character, image)["card"], **HTMX).content.decode()
+    assert "Queued · #1" in body and "Cancel" in body
+    cancel = reverse("studio:image_cancel", args=[alice_character.id, image.id])
+    body = alice_client.post(cancel, **HTMX).content.decode()
+    assert 'data-status="failed"' in body and "You cancelled it." in body
 
 
 def test_gallery_paginates_and_filters(alice_client, alice_character, settings):
