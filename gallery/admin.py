@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.urls import reverse
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from gallery import services, storage
-from gallery.models import Character, Image
+from gallery.models import Character, Image, ReviewStatus
 
 
 @admin.register(Character)
@@ -44,6 +47,11 @@ GENERATION_INPUTS = [
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
+    change_form_template = "admin/gallery/image/change_form.html"
+
+    class Media:
+        css = {"all": ["gallery/admin.css"]}  # no inline styles: the CSP allows none
+
     list_display = [
         "thumbnail",
         "character",
@@ -142,8 +150,7 @@ class ImageAdmin(admin.ModelAdmin):
         if not obj.thumbnail_key:
             return obj.get_status_display()
         return format_html(
-            '<img class="review-thumb" src="{}" alt="thumbnail" loading="lazy" '
-            'style="max-height:96px;max-width:96px">',
+            '<img class="review-thumb" src="{}" alt="thumbnail" loading="lazy">',
             storage.file_url(obj.thumbnail_key),
         )
 
@@ -153,17 +160,23 @@ class ImageAdmin(admin.ModelAdmin):
             return obj.error_message or obj.get_status_display()
         url = storage.file_url(obj.image_key)
         return format_html(
-            '<a href="{}"><img src="{}" alt="" style="max-width:768px;max-height:768px"></a>',
-            url,
-            url,
+            '<a href="{}"><img class="review-preview" src="{}" alt=""></a>', url, url
         )
 
     @admin.display(description="Source image")
     def source_link(self, obj: Image) -> str:
         if obj.source_image_id is None:
-            return "—"
+            return "—" if obj.edit_type is None else "The source was deleted."
         url = reverse("admin:gallery_image_change", args=[obj.source_image_id])
-        return format_html('<a href="{}">{}</a>', url, obj.source_image_id)
+        source = obj.source_image
+        if not source.thumbnail_key:
+            return format_html('<a href="{}">{}</a>', url, source)
+        return format_html(
+            '<a href="{}"><img class="review-thumb" src="{}" alt="Source image: {}"></a>',
+            url,
+            storage.file_url(source.thumbnail_key),
+            source,
+        )
 
     @admin.display(description="Edits of this image")
     def edits_list(self, obj: Image) -> str:
@@ -175,6 +188,28 @@ class ImageAdmin(admin.ModelAdmin):
             '<a href="{}">{}</a> ({})',
             ((reverse("admin:gallery_image_change", args=[e.id]), e.id, e.status) for e in edits),
         )
+
+    def get_urls(self):
+        review = path(
+            "<path:object_id>/review/<str:verdict>/",
+            self.admin_site.admin_view(self.review_view),
+            name="gallery_image_review",
+        )
+        return [review, *super().get_urls()]
+
+    def review_view(self, request, object_id: str, verdict: str) -> HttpResponse:
+        """The change page's Approve and Reject buttons."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        image = get_object_or_404(Image, pk=object_id)
+        if not self.has_change_permission(request, image) or verdict not in (
+            ReviewStatus.APPROVED,
+            ReviewStatus.REJECTED,
+        ):
+            raise PermissionDenied
+        services.image_review(images=[image], status=verdict, reviewer=request.user)
+        self.message_user(request, f"{image}: {ReviewStatus(verdict).label.lower()}.")
+        return redirect("admin:gallery_image_change", object_id)
 
     @admin.action(description="Approve selected images")
     def approve(self, request, queryset) -> None:

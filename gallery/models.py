@@ -18,6 +18,19 @@ class CharacterQuerySet(models.QuerySet["Character"]):
             return self.none()
         return self.filter(owner=user)
 
+    def with_portrait(self) -> CharacterQuerySet:
+        """`portrait_key`: the thumbnail of the character's newest approved image, if any."""
+        newest_approved = (
+            Image.objects.filter(
+                character=models.OuterRef("pk"),
+                review_status=ReviewStatus.APPROVED,
+                status=ImageStatus.COMPLETED,
+            )
+            .order_by("-created_at")
+            .values("thumbnail_key")[:1]
+        )
+        return self.annotate(portrait_key=models.Subquery(newest_approved))
+
 
 class Character(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

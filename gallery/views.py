@@ -21,7 +21,9 @@ def _get_character_for_user(request: HttpRequest, character_id) -> Character:
 
 @login_required
 def character_list(request: HttpRequest) -> HttpResponse:
-    characters = Character.objects.visible_to(request.user).order_by("name", "created_at")
+    characters = (
+        Character.objects.visible_to(request.user).with_portrait().order_by("name", "created_at")
+    )
     return render(request, "gallery/character_list.html", {"characters": characters})
 
 

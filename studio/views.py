@@ -37,7 +37,8 @@ def _get_image_for_user(request: HttpRequest, character: Character, image_id) ->
 
 
 def _gallery_context(request: HttpRequest, character: Character) -> dict:
-    filters = GalleryFilterForm(request.GET or None)
+    # Its own ids: the generate form beside it has fields of the same names.
+    filters = GalleryFilterForm(request.GET or None, auto_id="filter-%s")
     images = images_filter(Image.objects.for_character(character), **filters.filters())
     cursor = filters.cleaned_data.get("cursor") if filters.is_bound and filters.is_valid() else None
     try:
@@ -62,7 +63,9 @@ def _gallery_context(request: HttpRequest, character: Character) -> dict:
 @login_required
 @require_GET
 def studio_index(request: HttpRequest) -> HttpResponse:
-    characters = Character.objects.visible_to(request.user).order_by("name", "created_at")
+    characters = (
+        Character.objects.visible_to(request.user).with_portrait().order_by("name", "created_at")
+    )
     return render(request, "studio/index.html", {"characters": characters})
 
 
@@ -95,7 +98,15 @@ def generate(request: HttpRequest, character_id) -> HttpResponse:
             form.add_error(error.field if error.field in form.fields else None, error.message)
     if form.is_valid():
         if request.htmx:
-            response = render(request, "studio/_gallery.html", _gallery_context(request, character))
+            # The gallery with the new pack, and a fresh form in place of the old one so
+            # that no message of an earlier failed try stays on screen.
+            context = {
+                **_gallery_context(request, character),
+                "form": GenerateForm(character=character, initial=form.cleaned_data),
+                "outfits": presets.OUTFITS.values(),
+                "form_oob": True,
+            }
+            response = render(request, "studio/_generate_started.html", context)
             response["HX-Trigger"] = "ryla:pack-started"
             return response
         return redirect("studio:character", character_id=character.id)

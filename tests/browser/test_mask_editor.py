@@ -360,3 +360,25 @@ def test_keyboard_changes_brush_size_and_toggles_the_eraser(alice_page, live_ser
     page.locator(EDITOR).focus()
     page.keyboard.press("x")
     expect(page.get_by_role("radio", name="Brush")).to_be_checked()
+
+
+def test_painting_clears_the_paint_first_message_and_readback_needs_no_gpu_copy(
+    alice_page, live_server, source_image
+):
+    page = alice_page
+    warnings: list[str] = []
+    page.on(
+        "console", lambda m: warnings.append(m.text) if "willReadFrequently" in m.text else None
+    )
+    open_editor(page, live_server, source_image)
+    status = page.locator(f"{EDITOR} [role=status]")
+    page.get_by_label("Prompt", exact=True).fill("add a coffee cup in her hand")
+    page.get_by_role("button", name="Apply").click()
+    expect(status).to_have_text(EMPTY_MASK)
+    canvas = Canvas(page)
+    horizontal_stroke(canvas, 300, 100, 600)
+    expect(status).to_have_text("")  # the stale message goes with the first stroke
+    for _ in range(3):
+        exported(page)
+    assert editor_call(page, "ed.isEmpty()") is False
+    assert warnings == []  # Chromium warns about repeated readbacks without the flag

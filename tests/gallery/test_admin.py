@@ -99,7 +99,48 @@ def test_change_page_shows_preview_lineage_and_read_only_inputs(staff_client, al
     assert reverse("admin:gallery_image_change", args=[edit.pk]) in body
     assert 'name="prompt"' not in body  # generation inputs are read-only
     edit_page = staff_client.get(reverse("admin:gallery_image_change", args=[edit.pk]))
-    assert reverse("admin:gallery_image_change", args=[source.pk]) in edit_page.content.decode()
+    edit_body = edit_page.content.decode()
+    assert reverse("admin:gallery_image_change", args=[source.pk]) in edit_body
+    # The source as a thumbnail, not a UUID.
+    assert escape(storage.file_url(stored.thumbnail_key)) in edit_body
+    assert 'class="review-thumb"' in edit_body and 'style="' not in edit_body.split("<body")[1]
+
+
+@pytest.mark.parametrize(
+    ("verdict", "status"),
+    [("approved", ReviewStatus.APPROVED), ("rejected", ReviewStatus.REJECTED)],
+)
+def test_change_page_buttons_approve_or_reject_the_image(
+    staff_client, staff, alice, verdict, status
+):
+    image = make_image(make_character(alice), status="completed")
+    page = staff_client.get(reverse("admin:gallery_image_change", args=[image.pk])).content
+    review = reverse("admin:gallery_image_review", args=[image.pk, verdict])
+    assert review in page.decode()
+    response = staff_client.post(review)
+    assert response.status_code == 302
+    image.refresh_from_db()
+    assert (image.review_status, image.reviewed_by) == (status, staff)
+    assert staff_client.get(review).status_code == 405
+    assert (
+        staff_client.post(reverse("admin:gallery_image_review", args=[image.pk, "x"])).status_code
+        == 403
+    )
+
+
+def test_review_buttons_need_staff(client, alice):
+    image = make_image(make_character(alice), status="completed")
+    client.force_login(alice)
+    response = client.post(reverse("admin:gallery_image_review", args=[image.pk, "approved"]))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    image.refresh_from_db()
+    assert image.review_status == ReviewStatus.UNREVIEWED
+
+
+def test_a_deleted_source_is_named_as_such(staff_client, alice):
+    edit = make_image(make_character(alice), edit_type="inpaint")
+    page = staff_client.get(reverse("admin:gallery_image_change", args=[edit.pk])).content
+    assert "The source was deleted." in page.decode()
 
 
 def test_changelist_shows_thumbnail_and_filters(staff_client, alice):

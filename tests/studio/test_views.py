@@ -320,3 +320,47 @@ def test_studio_pages_have_no_inline_scripts_or_handlers(
         body = response.content.decode()
         assert not INLINE_SCRIPT.findall(body), url
         assert not INLINE_HANDLER.findall(body), url
+
+
+def test_character_cards_show_the_newest_approved_image_as_portrait(alice_client, alice):
+    from gallery import storage
+
+    with_portrait = make_character(alice, name="Ava")
+    older = make_completed_image(with_portrait, photo_like_png(32, 32), width=32, height=32)
+    newer = make_completed_image(with_portrait, photo_like_png(32, 32), width=32, height=32)
+    make_completed_image(with_portrait, photo_like_png(32, 32), width=32, height=32)  # unreviewed
+    for image in (older, newer):
+        Image.objects.filter(pk=image.pk).update(review_status="approved")
+    make_character(alice, name="Zoe")
+    for url in (reverse("studio:index"), reverse("gallery:character_list")):
+        body = alice_client.get(url).content.decode()
+        assert storage.thumbnail_key_for(with_portrait.id, newer.id) in body
+        assert storage.thumbnail_key_for(with_portrait.id, older.id) not in body
+        assert '<span class="portrait portrait-empty" aria-hidden="true">Z</span>' in body
+
+
+def test_the_studio_page_has_no_duplicate_ids_and_a_favicon(alice_client, alice_character):
+    body = alice_client.get(reverse("studio:character", args=[alice_character.id])).content
+    ids = re.findall(r'\sid="([^"]+)"', body.decode())
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    assert 'for="filter-scene"' in body.decode() and 'for="id_scene"' in body.decode()
+    assert 'rel="icon" href="/static/favicon.svg"' in body.decode()
+
+
+def test_a_successful_generate_clears_the_previous_attempts_messages(alice_client, alice_character):
+    url = reverse("studio:generate", args=[alice_character.id])
+    fields = {"scene": "selfie", "environment": "beach", "aspect_ratio": "1:1",
+              "quality_mode": "draft", "count": "1"}  # fmt: skip
+    failed = alice_client.post(url, {**fields, "outfit": "<b>dress</b>"}, **HTMX).content
+    assert "Use plain words" in failed.decode()
+    ok = alice_client.post(url, {**fields, "outfit": "red dress"}, **HTMX).content.decode()
+    assert 'id="generate-form"' in ok and 'hx-swap-oob="outerHTML"' in ok
+    assert "Use plain words" not in ok
+    assert 'value="red dress"' in ok  # the settings just used stay in the form
+
+
+def test_the_detail_panel_shows_the_review_to_the_creator(alice_client, alice_character):
+    image = make_completed_image(alice_character, photo_like_png(32, 32), width=32, height=32)
+    Image.objects.filter(pk=image.pk).update(review_status="rejected")
+    body = alice_client.get(_urls(alice_character, image)["detail"], **HTMX).content.decode()
+    assert '<span class="badge review-rejected">Rejected</span>' in body

@@ -49,7 +49,8 @@ function setup(root) {
   const button = (action) => root.querySelector(`[data-action="${action}"]`);
 
   const imageCtx = imageCanvas.getContext("2d");
-  let ctx = maskCanvas.getContext("2d");
+  // The mask is read back on every export and emptiness check: keep it in CPU memory.
+  let ctx = maskCanvas.getContext("2d", { willReadFrequently: true });
   const opener =
     document.activeElement && document.activeElement !== document.body ? document.activeElement : null;
   const listeners = new AbortController();
@@ -71,7 +72,7 @@ function setup(root) {
   }
 
   function resetContext() {
-    ctx = maskCanvas.getContext("2d");
+    ctx = maskCanvas.getContext("2d", { willReadFrequently: true });
     ctx.strokeStyle = ctx.fillStyle = MASK_COLOUR;
     ctx.lineCap = ctx.lineJoin = "round";
   }
@@ -178,6 +179,7 @@ function setup(root) {
     if (event.pointerType === "mouse" && event.button !== 0) return;
     event.preventDefault();
     pointerId = event.pointerId;
+    if (status.classList.contains("is-error")) say(""); // painting answers "paint first"
     maskCanvas.setPointerCapture(pointerId);
     last = toImage(event);
     stroke = { type: "stroke", tool, size, points: [last] };
