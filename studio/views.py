@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from functools import lru_cache
 
@@ -13,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import reswap, retarget
+from django_htmx.http import push_url, reswap, retarget
 
 from gallery import storage
 from gallery.models import Character, Image, ImageStatus
@@ -73,6 +74,19 @@ def studio_index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def character_studio(request: HttpRequest, character_id) -> HttpResponse:
     character = _get_character_for_user(request, character_id)
+    return _studio_page(request, character)
+
+
+def _partial_wanted(request: HttpRequest) -> bool:
+    """An htmx swap; not a reload, and not htmx restoring history it had no copy of."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _studio_page(
+    request: HttpRequest, character: Character, *, detail: dict | None = None, status: int = 200
+) -> HttpResponse:
+    """The studio page in any state a creator can reach by URL: the gallery with its
+    filters, an open image (`detail`), the editor over it (`detail["editing"]`)."""
     analytics.capture(
         "studio_opened", user_id=request.user.id, properties={"characterId": str(character.id)}
     )
@@ -80,8 +94,9 @@ def character_studio(request: HttpRequest, character_id) -> HttpResponse:
         **_gallery_context(request, character),
         "form": GenerateForm(character=character),
         "outfits": presets.OUTFITS.values(),
+        "detail": detail,
     }
-    return render(request, "studio/character_studio.html", context)
+    return render(request, "studio/character_studio.html", context, status=status)
 
 
 @login_required
@@ -107,7 +122,9 @@ def generate(request: HttpRequest, character_id) -> HttpResponse:
                 "form_oob": True,
             }
             response = render(request, "studio/_generate_started.html", context)
-            response["HX-Trigger"] = "ryla:pack-started"
+            response["HX-Trigger-After-Swap"] = json.dumps(
+                {"ryla:pack-started": {"count": form.cleaned_data["count"]}}
+            )
             return response
         return redirect("studio:character", character_id=character.id)
     context = {"form": form, "character": character, "outfits": presets.OUTFITS.values()}
@@ -124,12 +141,20 @@ def generate(request: HttpRequest, character_id) -> HttpResponse:
 def gallery(request: HttpRequest, character_id) -> HttpResponse:
     character = _get_character_for_user(request, character_id)
     context = _gallery_context(request, character)
-    if request.htmx:
-        template = (
-            "studio/_gallery_page.html" if "cursor" in request.GET else "studio/_gallery.html"
-        )
-        return render(request, template, context)
-    return redirect(f"{reverse('studio:character', args=[character.id])}?{request.GET.urlencode()}")
+    studio_url = reverse("studio:character", args=[character.id])
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    filtered_url = f"{studio_url}?{query.urlencode()}" if query else studio_url
+    if _partial_wanted(request):
+        if "cursor" in request.GET:
+            return render(request, "studio/_gallery_page.html", context)
+        response = render(request, "studio/_gallery.html", context)
+        if request.htmx.trigger == "gallery-filters":
+            # The address bar shows the studio with these filters: a reload or a shared
+            # link opens the same view (a refresh after a new image leaves it alone).
+            push_url(response, filtered_url)
+        return response
+    return redirect(filtered_url)
 
 
 @login_required
@@ -258,6 +283,7 @@ def image_retry(request: HttpRequest, character_id, image_id) -> HttpResponse:
 
 
 def _image_detail_context(image: Image, character: Character) -> dict:
+    """What the detail panel shows (its own `image` key, beside the page's)."""
     return {
         "character": character,
         "image": image,
@@ -274,8 +300,9 @@ def image_detail(request: HttpRequest, character_id, image_id) -> HttpResponse:
     character = _get_character_for_user(request, character_id)
     image = _get_image_for_user(request, character, image_id)
     context = _image_detail_context(image, character)
-    template = "studio/_image_detail.html" if request.htmx else "studio/image_detail_page.html"
-    return render(request, template, context)
+    if _partial_wanted(request):
+        return render(request, "studio/_image_detail.html", context)
+    return _studio_page(request, character, detail=context)
 
 
 @login_required
@@ -288,9 +315,9 @@ def image_edit(request: HttpRequest, character_id, image_id) -> HttpResponse:
             **_image_detail_context(image, character),
             "detail_error": "Only completed images can be edited.",
         }
-        if request.htmx:
+        if _partial_wanted(request):
             return retarget(render(request, "studio/_image_detail.html", context), "#detail")
-        return render(request, "studio/image_detail_page.html", context, status=409)
+        return _studio_page(request, character, detail=context, status=409)
     analytics.capture(
         "image_edit_opened",
         user_id=request.user.id,
@@ -302,5 +329,7 @@ def image_edit(request: HttpRequest, character_id, image_id) -> HttpResponse:
         "image_url": storage.file_url(image.image_key),
         "inpaint_url": reverse("studio:api_inpaint"),
     }
-    template = "studio/_edit_modal.html" if request.htmx else "studio/edit_page.html"
-    return render(request, template, context)
+    if _partial_wanted(request):
+        return render(request, "studio/_edit_modal.html", context)
+    detail = {**_image_detail_context(image, character), "editing": context}
+    return _studio_page(request, character, detail=detail)

@@ -47,3 +47,49 @@ if (document.querySelector("[data-live-root]")) {
   document.body.addEventListener("htmx:sseError", pollStart);
   document.body.addEventListener("htmx:sseOpen", pollStop);
 }
+
+// --- results where the eye is ---
+
+let toastTimer = null;
+
+function toast(message) {
+  const box = document.getElementById("toast");
+  if (!box) return;
+  box.textContent = message;
+  box.hidden = false;
+  window.clearTimeout(toastTimer);
+  toastTimer = window.setTimeout(() => (box.hidden = true), 5000);
+}
+
+function showCard(card) {
+  if (!card) return;
+  card.classList.add("is-new");
+  card.scrollIntoView({ block: "center", behavior: "instant" });
+  window.setTimeout(() => card.classList.remove("is-new"), 4000);
+}
+
+function closeSheet() {
+  // On a phone the open image covers the gallery: the new card is what to look at now.
+  const detail = document.getElementById("detail");
+  if (detail && window.matchMedia("(max-width: 900px)").matches) detail.replaceChildren();
+}
+
+let awaitedEdit = null;
+
+if (document.querySelector("[data-live-root]")) {
+  document.body.addEventListener("ryla:pack-started", (event) => {
+    const count = event.detail?.count || 1;
+    toast(count === 1 ? "Image started." : `Pack of ${count} started.`);
+    showCard(document.querySelector("#gallery article.image-card"));
+  });
+  document.body.addEventListener("ryla:image-queued", (event) => {
+    awaitedEdit = event.detail?.imageId || null;
+    closeSheet();
+    toast("Edit started. It is at the top of your gallery.");
+  });
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    if (!awaitedEdit || event.detail.target?.id !== "gallery") return;
+    showCard(document.getElementById(`card-${awaitedEdit}`));
+    awaitedEdit = null;
+  });
+}

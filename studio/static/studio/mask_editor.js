@@ -389,7 +389,7 @@ function setup(root) {
       });
       const body = await response.json().catch(() => null);
       if (response.ok && body?.imageId) {
-        close();
+        close({ applied: true });
         document.body.dispatchEvent(
           new CustomEvent("ryla:image-queued", {
             bubbles: true,
@@ -421,11 +421,21 @@ function setup(root) {
     if (!live.size) document.documentElement.classList.remove("mask-editor-open");
   }
 
-  function close() {
+  function close({ applied = false } = {}) {
     destroy();
     (root.closest("[data-modal]") || root).remove();
+    leaveEditUrl(applied);
     const target = opener?.isConnected ? opener : document.getElementById("edit-button");
     target?.focus();
+  }
+
+  // The editor has its own address (…/edit). Leaving it without applying is a step back
+  // in history; after an edit was sent, the address becomes the image's again (going back
+  // would restore the page as it was, without the new card).
+  function leaveEditUrl(applied) {
+    if (window.location.pathname !== root.dataset.editUrl) return;
+    if (!applied && window.history.state?.htmx) window.history.back();
+    else window.history.replaceState(window.history.state, "", root.dataset.detailUrl);
   }
 
   const loaded = new Promise((resolve, reject) => {
