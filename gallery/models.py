@@ -215,6 +215,7 @@ class Image(models.Model):
         max_length=16, choices=EditType.choices, null=True, blank=True
     )
 
+    favourite = models.BooleanField(default=False, help_text="The creator starred it.")
     review_status = models.CharField(
         max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED
     )

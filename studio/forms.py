@@ -74,6 +74,7 @@ class GalleryFilterForm(forms.Form):
         choices=[("", "Edited or not"), ("yes", "Edited only"), ("no", "Originals only")],
         required=False,
     )
+    favourites = forms.BooleanField(required=False, label="Favourites only")
     cursor = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
 
     def filters(self) -> dict:
@@ -83,4 +84,8 @@ class GalleryFilterForm(forms.Form):
             "scene": data.get("scene") or None,
             "environment": data.get("environment") or None,
             "edited": edited,
+            "favourites": bool(data.get("favourites")),
         }
+
+    def is_filtering(self) -> bool:
+        return any(value not in (None, False) for value in self.filters().values())

@@ -58,7 +58,10 @@ def images_filter(
     scene: str | None = None,
     environment: str | None = None,
     edited: bool | None = None,
+    favourites: bool = False,
 ) -> ImageQuerySet:
+    if favourites:
+        images = images.filter(favourite=True)
     if scene:
         images = images.filter(scene=scene)
     if environment:

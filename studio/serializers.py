@@ -222,6 +222,8 @@ class ImageOut(serializers.Serializer):
     promptId = serializers.CharField(source="prompt_id")
     sourceImageId = serializers.UUIDField(source="source_image_id", allow_null=True)
     editType = serializers.CharField(source="edit_type", allow_null=True)
+    favourite = serializers.BooleanField()
+    reviewStatus = serializers.CharField(source="review_status")
     url = FileUrlOut(source="image_key")
     thumbnailUrl = FileUrlOut(source="thumbnail_key")
     s3Key = serializers.CharField(source="image_key")

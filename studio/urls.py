@@ -36,5 +36,6 @@ urlpatterns = [
     path(f"{_images}/retry", views.image_retry, name="image_retry"),
     path(f"{_images}/cancel", views.image_cancel, name="image_cancel"),
     path(f"{_images}/delete", views.image_delete, name="image_delete"),
+    path(f"{_images}/favourite", views.image_favourite, name="image_favourite"),
     path(f"{_images}/edit", views.image_edit, name="image_edit"),
 ]

@@ -262,8 +262,23 @@ def image_delete(request: HttpRequest, character_id, image_id) -> HttpResponse:
             return HttpResponse(error.message, status=409)
         raise
     if request.htmx:
-        return HttpResponse("")
+        # Wherever it was deleted from (its card, the open image), its card goes too.
+        return HttpResponse(f'<div id="card-{image.id}" hx-swap-oob="delete"></div>')
     return redirect("studio:character", character_id=character.id)
+
+
+@login_required
+@require_POST
+def image_favourite(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    """Star or unstar; the card (and the open image's button) come back updated."""
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    image = services.image_favourite_set(
+        user=request.user, image=image, favourite=request.POST.get("favourite") == "1"
+    )
+    if request.htmx:
+        return render(request, "studio/_favourite.html", {"image": image, "character": character})
+    return redirect("studio:image_detail", character_id=character.id, image_id=image.id)
 
 
 @login_required

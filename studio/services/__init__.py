@@ -15,6 +15,7 @@ from studio.services.results import (
     QueueInsight,
     image_cancel,
     image_delete,
+    image_favourite_set,
     image_queue_insight,
     image_retry,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "generation_start",
     "image_cancel",
     "image_delete",
+    "image_favourite_set",
     "image_queue_insight",
     "image_render",
     "image_retry",

@@ -114,9 +114,9 @@ def generation_start(*, user, character: Character, options: GenerationOptions) 
             cfg=presets.CFG,
             workflow="studio_image",
             prompt_id=str(uuid.uuid4()),
-            # Same instant for the pack, ordered by index inside it (newest-first lists
-            # break ties on id, so keep created_at distinct and in pack order).
-            created_at=now + timedelta(microseconds=index),
+            # One instant for the pack, a microsecond apart so that newest-first lists
+            # show a pack in its own order: image 1, 2, 3...
+            created_at=now - timedelta(microseconds=index),
         )
         for index, seed in enumerate(_distinct_seeds(options.count))
     ]

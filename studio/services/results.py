@@ -141,6 +141,14 @@ def image_cancel(*, user, image: Image) -> Image:
     return image_fail(image, "Cancelled.")
 
 
+def image_favourite_set(*, user, image: Image, favourite: bool) -> Image:
+    if image.character.owner_id != user.id:
+        raise Image.DoesNotExist
+    image.favourite = favourite
+    image.save(update_fields=["favourite", "updated_at"])
+    return image
+
+
 def image_delete(*, user, image: Image) -> None:
     """Delete one of the user's images (files too). One in progress is cancelled first."""
     if image.character.owner_id != user.id:

@@ -165,3 +165,42 @@ def test_after_apply_the_edit_is_confirmed_and_its_card_is_in_view(
     expect(new_card).to_be_in_viewport()
     if viewport == PHONE:
         expect(page.locator("#detail-image")).to_have_count(0)  # the sheet made way
+
+
+@SIZES
+def test_mixed_shapes_fill_rows_of_one_height_and_a_wide_screen_uses_its_width(
+    sized_page, live_server, alice_character, viewport
+):
+    page = sized_page
+    for width, height in [(576, 1024), (768, 768), (640, 960)] * 4:
+        completed_image(alice_character, width=width, height=height)
+    page.goto(studio_url(live_server, alice_character))
+    boxes = [card.bounding_box() for card in page.locator("#gallery article.image-card").all()]
+    rows: dict[int, list[float]] = {}
+    for box in boxes:
+        rows.setdefault(round(box["y"]), []).append(box["height"])
+    full_rows = list(rows.values())[:-1]  # the last row may be short
+    assert full_rows
+    for heights in full_rows:
+        assert max(heights) - min(heights) <= 2, heights  # no ragged row
+    if viewport == DESKTOP:
+        assert len(list(rows.values())[0]) >= 5  # no column kept empty for the detail panel
+
+
+@SIZES
+def test_favourite_and_delete_from_the_open_image(
+    sized_page, live_server, alice_character, viewport
+):
+    page = sized_page
+    image = completed_image(alice_character)
+    studio = studio_url(live_server, alice_character)
+    page.goto(studio)
+    _open(page, image)
+    star = page.locator("#detail .favourite")
+    star.click()
+    expect(page.locator("#detail .favourite")).to_have_attribute("aria-pressed", "true")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#detail").get_by_role("button", name="Delete").click()
+    expect(page.locator(f'article.image-card[data-image-id="{image.id}"]')).to_have_count(0)
+    expect(page.locator("#detail-image")).to_have_count(0)
+    expect(page).to_have_url(studio)

@@ -201,7 +201,8 @@ def test_a_failed_card_can_be_dismissed_and_its_files_go_too(alice_client, alice
     response = alice_client.post(
         reverse("studio:image_delete", args=[alice_character.id, image.id]), **HTMX
     )
-    assert response.status_code == 200 and response.content == b""
+    assert response.status_code == 200
+    assert response.content.decode() == f'<div id="card-{image.id}" hx-swap-oob="delete"></div>'
     assert not Image.objects.filter(pk=image.pk).exists()
     assert not storage.file_exists(key)
 
@@ -364,3 +365,53 @@ def test_the_detail_panel_shows_the_review_to_the_creator(alice_client, alice_ch
     Image.objects.filter(pk=image.pk).update(review_status="rejected")
     body = alice_client.get(_urls(alice_character, image)["detail"], **HTMX).content.decode()
     assert '<span class="badge review-rejected">Rejected</span>' in body
+
+
+def test_the_gallery_shows_each_pack_in_its_own_order_under_a_header(
+    alice_client, alice_api, alice_character
+):
+    from tests.studio.helpers import generate
+
+    generate(alice_api, alice_character, count=3)
+    body = alice_client.get(reverse("studio:character", args=[alice_character.id])).content
+    html = body.decode()
+    assert html.count('class="pack-head">Pack of 3') == 1
+    ids = re.findall(r'data-image-id="([^"]+)"', html)
+    pack = Image.objects.filter(character=alice_character)
+    assert ids == [str(i.pk) for i in pack.order_by("batch_index")]
+
+
+def test_favourites_are_starred_and_filtered_and_an_empty_filter_says_so(
+    alice_client, alice_character
+):
+    starred = make_completed_image(alice_character, photo_like_png(32, 32), width=32, height=32)
+    make_completed_image(alice_character, photo_like_png(32, 32), width=32, height=32)
+    url = reverse("studio:image_favourite", args=[alice_character.id, starred.id])
+    body = alice_client.post(url, {"favourite": "1"}, **HTMX).content.decode()
+    assert 'aria-pressed="true"' in body and 'value="0"' in body  # the next press unstars
+    starred.refresh_from_db()
+    assert starred.favourite
+    gallery = reverse("studio:gallery", args=[alice_character.id])
+    page = alice_client.get(gallery + "?favourites=on", **HTMX).content.decode()
+    assert re.findall(r'data-image-id="([^"]+)"', page) == [str(starred.id)]
+    empty = alice_client.get(gallery + "?favourites=on&scene=fitness", **HTMX).content.decode()
+    assert "No images match these filters." in empty and "No images yet" not in empty
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_an_image_removes_its_files_and_its_edits_say_the_source_is_gone(
+    alice_client, alice_character
+):
+    from gallery import storage
+
+    source = make_completed_image(alice_character, photo_like_png(32, 32), width=32, height=32)
+    edit = make_image(alice_character, source_image=source, edit_type="inpaint")
+    url = reverse("studio:image_delete", args=[alice_character.id, source.id])
+    response = alice_client.post(url, **HTMX)
+    assert f'id="card-{source.id}" hx-swap-oob="delete"' in response.content.decode()
+    assert not storage.file_exists(source.image_key)
+    assert not storage.file_exists(source.thumbnail_key)
+    edit.refresh_from_db()
+    assert edit.source_image is None
+    body = alice_client.get(_urls(alice_character, edit)["detail"], **HTMX).content.decode()
+    assert "Edited from an image that was deleted" in " ".join(body.split())
