@@ -174,3 +174,15 @@ def schema_for_shipping(live: Schemas, node_types: Iterable[str]) -> dict[str, A
                         spec[1].pop(key, None)
         shipped[node_type] = schema
     return shipped
+
+
+def lora_files(object_info: Mapping[str, Any]) -> list[str]:
+    """The LoRA files a server offers: the choices of ``LoraLoader.lora_name`` in its
+    ``/object_info`` (a plain list, or ComfyUI's newer ``["COMBO", {"options": [...]}]``)."""
+    spec = object_info.get("LoraLoader", {}).get("input", {}).get("required", {}).get("lora_name")
+    if not spec:
+        return []
+    choices = spec[0]
+    if choices == "COMBO" and len(spec) > 1 and isinstance(spec[1], Mapping):
+        choices = spec[1].get("options", [])
+    return sorted(str(name) for name in choices) if isinstance(choices, list) else []

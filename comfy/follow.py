@@ -4,6 +4,7 @@ A render worker queues a prompt on its own backend and stays with it: progress c
 the websocket, the outcome from ``/history`` (read when the websocket says the prompt is
 done, and every ``poll_seconds`` anyway, since events sent while nobody listened are lost).
 The worker's own checks (a heartbeat, a cancel) run between events through ``keep_going``.
+Step previews (when ComfyUI was started with ``--preview-method``) go to ``on_preview``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from .client import ComfyClient
 from .errors import ComfyError, ComfyUnreachable
 from .results import HistoryEntry
-from .ws import EventStream
+from .ws import EventStream, WsEvent, WsPreview
 
 DONE_EVENTS = frozenset({"execution_success", "execution_error", "execution_interrupted"})
 
@@ -60,23 +61,42 @@ def prompt_follow(
     events: EventStream | None,
     on_progress: Callable[[int | float, int | float], None],
     keep_going: Callable[[], bool],
+    on_preview: Callable[[bytes, str], None] | None = None,
     poll_seconds: float = 2.0,
     dead_after: float = 30.0,
     clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
+    """Follow `prompt_id` until it is finished, lost or stopped.
+
+    `on_preview(image_bytes, mime)` gets the step previews of this prompt: those whose frame
+    names it, and those that name no prompt (ComfyUI's older frame, sent only to the client
+    whose prompt runs) while this prompt is the one executing for this client.
+    """
     last_contact = clock()
     next_poll = clock() + poll_seconds
     unknown = 0
+    executing: str | None = None  # the prompt of this client that ComfyUI runs now
     while True:
         if not keep_going():
             with contextlib.suppress(ComfyError):
                 client.cancel(prompt_id)
             return Stopped()
         if events is not None and not events.closed:
-            event = events.next_event(timeout=0.5)
+            message = events.next_message(timeout=0.5)
         else:
             time.sleep(min(0.5, poll_seconds))
-            event = None
+            message = None
+        event: WsEvent | None = None
+        if isinstance(message, WsPreview):
+            if (message.prompt_id or executing) == prompt_id:
+                last_contact = clock()
+                if on_preview is not None:
+                    on_preview(message.image, message.mime)
+        else:
+            event = message
+        if event is not None and event.prompt_id is not None:
+            ended = event.type in DONE_EVENTS or event.is_prompt_done
+            executing = None if ended else event.prompt_id
         if event is not None and event.prompt_id == prompt_id:
             last_contact = clock()
             if event.type == "progress":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -30,6 +31,37 @@ class CharacterQuerySet(models.QuerySet["Character"]):
             .values("thumbnail_key")[:1]
         )
         return self.annotate(portrait_key=models.Subquery(newest_approved))
+
+
+class LoraFileQuerySet(models.QuerySet["LoraFile"]):
+    def seen_within(self, seconds: float) -> LoraFileQuerySet:
+        return self.filter(seen_at__gte=timezone.now() - timedelta(seconds=seconds))
+
+
+class LoraFile(models.Model):
+    """A LoRA file a ComfyUI backend offers (render workers report them)."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = LoraFileQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def report(cls, names: list[str]) -> None:
+        """Record that a backend offers `names`, now."""
+        now = timezone.now()
+        cls.objects.bulk_create(
+            [cls(name=name[:200], seen_at=now) for name in names],
+            update_conflicts=True,
+            unique_fields=["name"],
+            update_fields=["seen_at"],
+        )
 
 
 class Character(models.Model):
@@ -175,6 +207,9 @@ class Image(models.Model):
 
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
+    details = models.TextField(
+        blank=True, help_text="The creator's own words, added to the prompt of a generation."
+    )
     seed = models.BigIntegerField(validators=[MinValueValidator(0)])
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
@@ -201,6 +236,23 @@ class Image(models.Model):
     image_key = models.CharField(max_length=300, blank=True)
     thumbnail_key = models.CharField(max_length=300, blank=True)
     mask_key = models.CharField(max_length=300, blank=True)
+
+    # Inpaint settings (edits only; the defaults are the plain full-image repaint).
+    denoise = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="How much of the masked area is repainted: 1 = all of it.",
+    )
+    mask_feather = models.PositiveSmallIntegerField(
+        default=0, help_text="Pixels over which the mask edge fades into the original."
+    )
+    only_masked = models.BooleanField(
+        default=False,
+        help_text="Render only a crop around the mask at the model's resolution.",
+    )
+    mask_padding = models.PositiveSmallIntegerField(
+        default=32, help_text="Pixels of context kept around the mask when only it is rendered."
+    )
 
     source_image = models.ForeignKey(
         "self",

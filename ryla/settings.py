@@ -123,8 +123,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
     # A file, not the in-memory default: tests that reconcile from several threads need
-    # every thread to see the same committed rows.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # every thread to see the same committed rows. DJANGO_TEST_DB lets two test runs in
+    # one checkout keep apart.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("DJANGO_TEST_DB", str(BASE_DIR / ".test-db.sqlite3"))
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -378,6 +381,10 @@ STUDIO_RENDER_MAX_ATTEMPTS = env_int("STUDIO_RENDER_MAX_ATTEMPTS", 3)
 STUDIO_RENDER_STALE_SECONDS = env_float("STUDIO_RENDER_STALE_SECONDS", 30.0)
 STUDIO_SWEEP_SECONDS = env_float("STUDIO_SWEEP_SECONDS", 10.0)
 STUDIO_WORKER_HEARTBEAT_SECONDS = env_float("STUDIO_WORKER_HEARTBEAT_SECONDS", 5.0)
+# Workers read the LoRA files their backends offer this often; the character form offers
+# the files seen within STUDIO_LORA_FRESH_SECONDS.
+STUDIO_LORA_REPORT_SECONDS = env_float("STUDIO_LORA_REPORT_SECONDS", 60.0)
+STUDIO_LORA_FRESH_SECONDS = env_float("STUDIO_LORA_FRESH_SECONDS", 600.0)
 COMFYUI_WAIT_SECONDS = env_float("COMFYUI_WAIT_SECONDS", 600.0)
 # A backend that stops answering mid-job for this long is given up on (the job moves on).
 COMFYUI_DEAD_AFTER_SECONDS = env_float("COMFYUI_DEAD_AFTER_SECONDS", 30.0)

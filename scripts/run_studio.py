@@ -60,6 +60,8 @@ def main() -> int:
                     SIMULATOR_HOST,
                     "--port",
                     str(SIMULATOR_PORT),
+                    "--preview-method",
+                    "auto",
                 ]
             )
         )

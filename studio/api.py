@@ -69,6 +69,8 @@ class StudioGenerateApi(APIView):
             quality_mode=values["qualityMode"],
             count=values["count"],
             nsfw=values["nsfw"],
+            details=values["details"],
+            seed=values["seed"],
         )
         images = services.generation_start(user=request.user, character=character, options=options)
         body = {
@@ -110,6 +112,10 @@ class InpaintApi(APIView):
             negative_prompt=values["negativePrompt"],
             masked_png=values["maskedImageBase64Png"],
             seed=values.get("seed"),
+            denoise=values["denoise"],
+            mask_feather=values["maskFeather"],
+            only_masked=values["onlyMasked"],
+            mask_padding=values["maskPadding"],
         )
         body = {"promptId": image.prompt_id, "imageId": image.id, "status": "queued"}
         return Response(InpaintOutput(body).data, status=status.HTTP_202_ACCEPTED)

@@ -4,11 +4,18 @@ from django import forms
 
 from gallery.models import AspectRatio, QualityMode
 from studio import presets
-from studio.services.generation import GenerationOptions
+from studio.services.generation import MAX_SEED, GenerationOptions
 
 
 def _choices(vocabulary: dict[str, presets.Preset]) -> list[tuple[str, str]]:
     return [(key, preset.label) for key, preset in vocabulary.items()]
+
+
+def _plain_words(value: str) -> str:
+    try:
+        return presets.plain_words(value)
+    except ValueError as error:
+        raise forms.ValidationError(str(error)) from None
 
 
 class GenerateForm(forms.Form):
@@ -32,6 +39,31 @@ class GenerateForm(forms.Form):
     )
     count = forms.IntegerField(min_value=1, max_value=10, initial=4, label="How many")
     nsfw = forms.BooleanField(required=False, label="NSFW")
+    details = forms.CharField(
+        max_length=presets.DETAILS_MAX_LENGTH,
+        required=False,
+        help_text="Optional: added to the prompt, e.g. “holding a coffee cup, golden hour”.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    seed = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_SEED,
+        required=False,
+        help_text="Blank: a new random seed for each image.",
+    )
+
+    # What the studio remembers per character between visits (not the seed: a reused
+    # seed is for one generation).
+    REMEMBERED = (
+        "scene",
+        "environment",
+        "outfit",
+        "aspect_ratio",
+        "quality_mode",
+        "count",
+        "nsfw",
+        "details",
+    )
 
     def __init__(self, *args, character, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -45,10 +77,13 @@ class GenerateForm(forms.Form):
             )
 
     def clean_outfit(self) -> str:
-        value = " ".join(self.cleaned_data["outfit"].split())
-        if any(ch in value for ch in "<>{}"):
-            raise forms.ValidationError("Use plain words: no <, >, { or }.")
-        return value
+        return _plain_words(self.cleaned_data["outfit"])
+
+    def clean_details(self) -> str:
+        return _plain_words(self.cleaned_data["details"])
+
+    def remembered(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.REMEMBERED}
 
     def options(self) -> GenerationOptions:
         data = self.cleaned_data
@@ -60,6 +95,8 @@ class GenerateForm(forms.Form):
             quality_mode=data["quality_mode"],
             count=data["count"],
             nsfw=bool(data["nsfw"]),
+            details=data["details"],
+            seed=data["seed"],
         )
 
 

@@ -38,3 +38,32 @@ class SweepTurn(models.Model):
 
     def __str__(self) -> str:
         return f"sweep at {self.swept_at:%H:%M:%S}"
+
+
+PREVIEW_MAX_BYTES = 256 * 1024
+
+
+class ImagePreviewQuerySet(models.QuerySet["ImagePreview"]):
+    def put(self, *, image_id, jpeg: bytes) -> None:
+        """The image's latest step preview, in place of the one before."""
+        if len(jpeg) > PREVIEW_MAX_BYTES:
+            raise ValueError(f"a preview is at most {PREVIEW_MAX_BYTES} bytes")
+        self.update_or_create(
+            image_id=image_id, defaults={"jpeg": jpeg, "updated_at": timezone.now()}
+        )
+
+
+class ImagePreview(models.Model):
+    """The latest step preview of an image being rendered, kept in the database so that
+    any web process can serve it whichever machine renders; gone once the render ends."""
+
+    image = models.OneToOneField(
+        "gallery.Image", on_delete=models.CASCADE, primary_key=True, related_name="step_preview"
+    )
+    jpeg = models.BinaryField(max_length=PREVIEW_MAX_BYTES)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ImagePreviewQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"preview of {self.image_id}"

@@ -8,8 +8,12 @@ what the header promises catches it.
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+
+from PIL import Image as PILImage
+from PIL import ImageChops
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
@@ -99,3 +103,19 @@ def decoded_png_check(picture, data: bytes) -> None:
         extrema = (extrema,)
     if picture.info.get("interlace") or all(high == 0 for _, high in extrema):
         png_pixel_data_check(data)
+
+
+MASK_TINT = (255, 0, 153)
+
+
+def mask_overlay_png(masked_png: bytes) -> bytes:
+    """The mask an edit used, to lay over its picture: the repainted area (transparent in
+    the stored mask PNG) in a tint at 60 %, everything kept fully transparent."""
+    with PILImage.open(io.BytesIO(masked_png)) as picture:
+        alpha = picture.convert("RGBA").getchannel("A")
+    repainted = ImageChops.invert(alpha).point(lambda value: value * 60 // 100)
+    overlay = PILImage.new("RGBA", alpha.size, (*MASK_TINT, 0))
+    overlay.putalpha(repainted)
+    out = io.BytesIO()
+    overlay.save(out, format="PNG", optimize=False, compress_level=6)
+    return out.getvalue()

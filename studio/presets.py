@@ -108,6 +108,16 @@ BASE_NEGATIVE = "blurry, deformed hands, extra fingers, distorted face, watermar
 SFW_NEGATIVE = "nudity, nipples, genitals, explicit content"
 
 OUTFIT_MAX_LENGTH = 200
+DETAILS_MAX_LENGTH = 500
+PLAIN_WORDS_MESSAGE = "Use plain words: no <, >, { or }."
+
+
+def plain_words(value: str) -> str:
+    """The creator's own words on one line; ValueError if they hold prompt syntax."""
+    cleaned = " ".join(value.split())
+    if any(ch in cleaned for ch in "<>{}"):
+        raise ValueError(PLAIN_WORDS_MESSAGE)
+    return cleaned
 
 
 def dimensions_for(aspect_ratio: str, quality_mode: str, *, scale: float = 1.0) -> tuple[int, int]:
@@ -133,7 +143,14 @@ def outfit_fragment(outfit: str) -> str:
 
 
 def compose_prompt(
-    *, appearance: str, scene: str, environment: str, outfit: str, quality_mode: str, nsfw: bool
+    *,
+    appearance: str,
+    scene: str,
+    environment: str,
+    outfit: str,
+    quality_mode: str,
+    nsfw: bool,
+    details: str = "",
 ) -> str:
     parts = [
         " ".join(appearance.split()),
@@ -142,6 +159,8 @@ def compose_prompt(
     ]
     if outfit.strip():
         parts.append(f"wearing {outfit_fragment(outfit)}")
+    if details.strip():
+        parts.append(" ".join(details.split()))
     parts.append(QUALITY_TERMS[quality_mode])
     parts.append(NSFW_TERMS if nsfw else SFW_TERMS)
     return ", ".join(part for part in parts if part)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,7 +13,15 @@ from gallery import storage
 from gallery.models import AspectRatio, Image, ImageStatus, QualityMode
 from studio import presets
 from studio.ids import to_kebab, to_snake
+from studio.services import inpaint
 from studio.services.generation import MAX_SEED
+
+
+def _plain_words(value: str) -> str:
+    try:
+        return presets.plain_words(value)
+    except ValueError as error:
+        raise serializers.ValidationError(str(error)) from None
 
 
 def _preset_id(value: str, vocabulary: dict, what: str) -> str:
@@ -60,6 +69,21 @@ class StudioGenerateInput(serializers.Serializer):
     qualityMode = serializers.ChoiceField(choices=QualityMode.values, default=QualityMode.DRAFT)
     count = serializers.IntegerField(min_value=1, max_value=10)
     nsfw = serializers.BooleanField(default=False)
+    details = serializers.CharField(
+        max_length=presets.DETAILS_MAX_LENGTH,
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="Optional words added to the prompt and stored with each image.",
+    )
+    seed = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_SEED,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The first image's seed (the others count up from it); random if absent.",
+    )
 
     def validate_scene(self, value: str) -> str:
         return _preset_id(value, presets.SCENES, "scene")
@@ -68,10 +92,10 @@ class StudioGenerateInput(serializers.Serializer):
         return _preset_id(value, presets.ENVIRONMENTS, "environment")
 
     def validate_outfit(self, value: str) -> str:
-        cleaned = " ".join(value.split())
-        if any(ch in cleaned for ch in "<>{}"):
-            raise serializers.ValidationError("Use plain words: no <, >, { or }.")
-        return cleaned
+        return _plain_words(value)
+
+    def validate_details(self, value: str) -> str:
+        return _plain_words(value)
 
 
 class StudioGenerateOutput(serializers.Serializer):
@@ -95,6 +119,42 @@ class InpaintInput(serializers.Serializer):
         ),
     )
     seed = serializers.IntegerField(min_value=0, max_value=MAX_SEED, required=False)
+    denoise = serializers.FloatField(
+        min_value=inpaint.DENOISE_MIN,
+        max_value=inpaint.DENOISE_MAX,
+        default=inpaint.DENOISE_DEFAULT,
+        help_text=(
+            "How strongly the masked area is repainted: 1 replaces it, lower values keep "
+            "more of the original's shapes and colours."
+        ),
+    )
+    maskFeather = serializers.IntegerField(
+        min_value=0,
+        max_value=inpaint.FEATHER_MAX,
+        default=inpaint.FEATHER_DEFAULT,
+        help_text=(
+            "Pixels over which the edit fades in from the mask's edge, inside the painted "
+            "area; pixels outside the mask never change."
+        ),
+    )
+    onlyMasked = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Render only a box around the mask, at the model's working resolution, and "
+            "paste it back: more detail for a small area of a large image."
+        ),
+    )
+    maskPadding = serializers.IntegerField(
+        min_value=0,
+        max_value=inpaint.PADDING_MAX,
+        default=inpaint.PADDING_DEFAULT,
+        help_text="With onlyMasked: pixels of context kept around the mask's bounds.",
+    )
+
+    def validate_denoise(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise serializers.ValidationError("A valid number is required.")
+        return value
 
     def validate_maskedImageBase64Png(self, value: str) -> bytes:
         if value.startswith("data:"):
@@ -213,6 +273,7 @@ class ImageOut(serializers.Serializer):
     nsfw = serializers.BooleanField()
     prompt = serializers.CharField()
     negativePrompt = serializers.CharField(source="negative_prompt")
+    details = serializers.CharField()
     seed = serializers.IntegerField()
     width = serializers.IntegerField()
     height = serializers.IntegerField()
@@ -224,6 +285,16 @@ class ImageOut(serializers.Serializer):
     editType = serializers.CharField(source="edit_type", allow_null=True)
     favourite = serializers.BooleanField()
     reviewStatus = serializers.CharField(source="review_status")
+    denoise = serializers.FloatField(help_text="Inpaint strength (edits; 1 for generations).")
+    maskFeather = serializers.IntegerField(
+        source="mask_feather", help_text="Inpaint mask feather in pixels (edits)."
+    )
+    onlyMasked = serializers.BooleanField(
+        source="only_masked", help_text="Whether only a box around the mask was rendered."
+    )
+    maskPadding = serializers.IntegerField(
+        source="mask_padding", help_text="Context pixels around the mask with onlyMasked."
+    )
     url = FileUrlOut(source="image_key")
     thumbnailUrl = FileUrlOut(source="thumbnail_key")
     s3Key = serializers.CharField(source="image_key")

@@ -38,4 +38,8 @@ urlpatterns = [
     path(f"{_images}/delete", views.image_delete, name="image_delete"),
     path(f"{_images}/favourite", views.image_favourite, name="image_favourite"),
     path(f"{_images}/edit", views.image_edit, name="image_edit"),
+    path(f"{_images}/preview.jpg", views.image_preview, name="image_preview"),
+    path(f"{_images}/reuse", views.image_reuse, name="image_reuse"),
+    path(f"{_images}/edits", views.image_edits, name="image_edits"),
+    path(f"{_images}/mask.png", views.image_mask, name="image_mask"),
 ]

@@ -9,7 +9,7 @@ from functools import lru_cache
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,7 +18,7 @@ from django_htmx.http import push_url, reswap, retarget
 
 from gallery import storage
 from gallery.models import Character, Image, ImageStatus
-from studio import analytics, events, presets, services
+from studio import analytics, events, png, presets, services
 from studio.errors import StudioError
 from studio.forms import GalleryFilterForm, GenerateForm
 from studio.pagination import InvalidCursor, images_filter, images_page
@@ -82,8 +82,23 @@ def _partial_wanted(request: HttpRequest) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
+def _settings_key(character: Character) -> str:
+    return f"studio:last-settings:{character.id}"
+
+
+def _generate_form(request: HttpRequest, character: Character, **initial) -> GenerateForm:
+    """The generate form with this character's last settings (kept in the session)."""
+    remembered = request.session.get(_settings_key(character), {})
+    return GenerateForm(character=character, initial={**remembered, **initial})
+
+
 def _studio_page(
-    request: HttpRequest, character: Character, *, detail: dict | None = None, status: int = 200
+    request: HttpRequest,
+    character: Character,
+    *,
+    detail: dict | None = None,
+    status: int = 200,
+    form: GenerateForm | None = None,
 ) -> HttpResponse:
     """The studio page in any state a creator can reach by URL: the gallery with its
     filters, an open image (`detail`), the editor over it (`detail["editing"]`)."""
@@ -92,7 +107,7 @@ def _studio_page(
     )
     context = {
         **_gallery_context(request, character),
-        "form": GenerateForm(character=character),
+        "form": form or _generate_form(request, character),
         "outfits": presets.OUTFITS.values(),
         "detail": detail,
     }
@@ -112,12 +127,13 @@ def generate(request: HttpRequest, character_id) -> HttpResponse:
         except StudioError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
     if form.is_valid():
+        request.session[_settings_key(character)] = form.remembered()
         if request.htmx:
             # The gallery with the new pack, and a fresh form in place of the old one so
             # that no message of an earlier failed try stays on screen.
             context = {
                 **_gallery_context(request, character),
-                "form": GenerateForm(character=character, initial=form.cleaned_data),
+                "form": _generate_form(request, character),
                 "outfits": presets.OUTFITS.values(),
                 "form_oob": True,
             }
@@ -277,7 +293,12 @@ def image_favourite(request: HttpRequest, character_id, image_id) -> HttpRespons
         user=request.user, image=image, favourite=request.POST.get("favourite") == "1"
     )
     if request.htmx:
-        return render(request, "studio/_favourite.html", {"image": image, "character": character})
+        context = {
+            "image": image,
+            "character": character,
+            "on_card": request.POST.get("on_card") == "1",
+        }
+        return render(request, "studio/_favourite.html", context)
     return redirect("studio:image_detail", character_id=character.id, image_id=image.id)
 
 
@@ -299,10 +320,13 @@ def image_retry(request: HttpRequest, character_id, image_id) -> HttpResponse:
 
 def _image_detail_context(image: Image, character: Character) -> dict:
     """What the detail panel shows (its own `image` key, beside the page's)."""
+    source = image.source_image
     return {
         "character": character,
         "image": image,
         "image_url": storage.file_url(image.image_key),
+        "source_url": storage.file_url(source.image_key) if source else "",
+        "source_thumbnail_url": storage.file_url(source.thumbnail_key) if source else "",
         "edits": image.edits.order_by("-created_at"),
         "scene": presets.SCENES.get(image.scene),
         "environment": presets.ENVIRONMENTS.get(image.environment),
@@ -318,6 +342,61 @@ def image_detail(request: HttpRequest, character_id, image_id) -> HttpResponse:
     if _partial_wanted(request):
         return render(request, "studio/_image_detail.html", context)
     return _studio_page(request, character, detail=context)
+
+
+@login_required
+@require_GET
+def image_edits(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    """The list of an image's edits (the open image refreshes it as they progress)."""
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    context = {"character": character, "image": image, "edits": image.edits.order_by("-created_at")}
+    return render(request, "studio/_edits.html", context)
+
+
+@login_required
+@require_GET
+def image_mask(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    """The mask an edit used, as a tinted overlay the size of the image."""
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    try:
+        masked_png = storage.file_read(image.mask_key) if image.mask_key else None
+    except FileNotFoundError:
+        masked_png = None
+    if masked_png is None:
+        raise Http404("This image has no stored mask.")
+    response = HttpResponse(png.mask_overlay_png(masked_png), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400, immutable"  # a mask never changes
+    return response
+
+
+@login_required
+@require_GET
+def image_reuse(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    """The generate form filled with an image's settings ("use these settings"); with
+    `?seed=1` its seed too, for one image ("same seed")."""
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    initial = {
+        "scene": image.scene,
+        "environment": image.environment,
+        "outfit": image.outfit,
+        "aspect_ratio": image.aspect_ratio,
+        "quality_mode": image.quality_mode,
+        "nsfw": image.nsfw and character.nsfw_enabled,
+        "details": image.details,
+    }
+    same_seed = request.GET.get("seed") == "1"
+    if same_seed:
+        initial.update(seed=image.seed, count=1)
+    form = _generate_form(request, character, **initial)
+    if not _partial_wanted(request):
+        return _studio_page(request, character, form=form)
+    context = {"form": form, "character": character, "outfits": presets.OUTFITS.values()}
+    response = render(request, "studio/_generate_form.html", context)
+    response["HX-Trigger-After-Swap"] = json.dumps({"ryla:form-filled": {"seed": same_seed}})
+    return response
 
 
 @login_required
@@ -348,3 +427,20 @@ def image_edit(request: HttpRequest, character_id, image_id) -> HttpResponse:
         return render(request, "studio/_edit_modal.html", context)
     detail = {**_image_detail_context(image, character), "editing": context}
     return _studio_page(request, character, detail=detail)
+
+
+@login_required
+@require_GET
+def image_preview(request: HttpRequest, character_id, image_id) -> HttpResponse:
+    """The latest step preview of an image being rendered, for its card's placeholder
+    (written by the render worker, so any web process can serve it). 404 when there is
+    none: not started, finished, or not the user's."""
+    character = _get_character_for_user(request, character_id)
+    image = _get_image_for_user(request, character, image_id)
+    preview = getattr(image, "step_preview", None) if image.is_in_flight else None
+    if preview is None:
+        raise Http404("This image has no preview.")
+    response = HttpResponse(bytes(preview.jpeg), content_type="image/jpeg")
+    # The card's URL names the frame (?v=); a newer one comes under a new URL.
+    response["Cache-Control"] = "private, max-age=10"
+    return response

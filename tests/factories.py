@@ -86,3 +86,33 @@ def photo_like_png(width: int, height: int, *, seed: int = 1, mode: str = "RGBA"
     out = io.BytesIO()
     picture.save(out, format="PNG")
     return out.getvalue()
+
+
+def make_edit_with_mask(character: Character, *, size: int = 64) -> tuple[Image, Image]:
+    """A completed edit of a completed source, with the mask it used in storage: the
+    left half repainted (alpha 0), the right half kept."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from gallery import storage
+
+    source = make_completed_image(character, photo_like_png(size, size), width=size, height=size)
+    edit = make_completed_image(
+        character,
+        photo_like_png(size, size, seed=2),
+        width=size,
+        height=size,
+        source_image=source,
+        edit_type="inpaint",
+        prompt="add a hat",
+    )
+    masked = PILImage.new("RGBA", (size, size), (10, 20, 30, 255))
+    masked.paste((10, 20, 30, 0), (0, 0, size // 2, size))
+    out = io.BytesIO()
+    masked.save(out, format="PNG")
+    edit.mask_key = storage.mask_store(
+        character_id=character.id, image_id=edit.id, png_bytes=out.getvalue()
+    )
+    edit.save(update_fields=["mask_key"])
+    return source, edit

@@ -43,6 +43,8 @@ def process_env(**extra: str) -> dict[str, str]:
         "STUDIO_SWEEP_SECONDS": str(settings.STUDIO_SWEEP_SECONDS),
         "STUDIO_WORKER_HEARTBEAT_SECONDS": str(settings.STUDIO_WORKER_HEARTBEAT_SECONDS),
         "STUDIO_RENDER_MAX_ATTEMPTS": str(settings.STUDIO_RENDER_MAX_ATTEMPTS),
+        # The worker sizes an "only masked" crop from it (the contract keeps renders small).
+        "STUDIO_SIZE_SCALE": str(settings.STUDIO_SIZE_SCALE),
         **{
             name: getattr(settings, name)
             for name in (

@@ -191,6 +191,11 @@ def world(db, comfyui_down) -> World:
     image = make_completed_image(
         character, _png((64, 64), "RGB"), prompt=OWNER_PROMPT, outfit=OWNER_OUTFIT
     )
+    # Served files of an edit (its mask) exist too, so that every route has data to guard.
+    image.mask_key = storage.mask_store(
+        character_id=character.id, image_id=image.id, png_bytes=_png((64, 64), "RGBA")
+    )
+    image.save(update_fields=["mask_key"])
     other_character = make_character(other, name="Intruder's own")
     return World(owner, other, character, image, other_character)
 
@@ -306,6 +311,13 @@ def test_other_user_gets_404_and_no_owner_data(world, route, method, mixed):
 
 @pytest.mark.parametrize(("route", "method"), MATRIX, ids=_matrix_id)
 def test_owner_is_served(world, route, method):
+    if route.name == "image_preview":  # a step preview exists only while the image renders
+        from studio.models import ImagePreview
+
+        Image.objects.filter(pk=world.image.pk).update(status=ImageStatus.GENERATING)
+        jpeg = io.BytesIO()
+        PILImage.new("RGB", (8, 8)).save(jpeg, format="JPEG")
+        ImagePreview.objects.put(image_id=world.image.pk, jpeg=jpeg.getvalue())
     url = world.fill(route, signed=True)
     response = _call(_client_for(route, world.owner), route, method, url, world.body())
     assert response.status_code != 404, (url, method)

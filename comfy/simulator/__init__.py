@@ -26,16 +26,20 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "help texts are removed. The same goes for `description` in /object_info."
     ),
     "shipped-nodes-only": (
-        "The simulator knows the 27 node types of the shipped object_info.json (those the "
+        "The simulator knows the 33 node types of the shipped object_info.json (those the "
         "builders use and their neighbours), a real server several hundred."
     ),
     "model-lists": (
         "Model-file and input-file lists in /object_info are the simulator's own (the "
         "shipped names, its input folder), not the real server's folders."
     ),
-    "no-previews": (
-        "ComfyUI sends binary preview frames on /ws only when started with "
-        "--preview-method; the simulator never does."
+    "preview-pictures": (
+        "With a preview method (`preview_method`, `--preview-method`), the simulator sends "
+        "one JPEG preview per sampler step in ComfyUI's frames and order (PREVIEW_IMAGE, or "
+        "PREVIEW_IMAGE_WITH_METADATA to a client that announced supports_preview_metadata), "
+        "scaled to fit 512 px as ComfyUI's --preview-size default, but the picture is its "
+        "own (the final picture under fading noise) whatever the method. Off by default, as "
+        "in ComfyUI."
     ),
     "execution-errors": (
         "An execution error says 'Simulated failure' (or Pillow's own error) with a short "

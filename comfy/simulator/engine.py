@@ -1,8 +1,10 @@
 """A tiny interpreter that "runs" a validated graph with Pillow instead of models.
 
 Each node class the project uses gets a stand-in: loaders return nothing, text encoders
-carry their text along, samplers carry seed and text, VAEDecode paints a deterministic
-picture, ImageCompositeMasked and SaveImage behave like the real nodes. Unknown node
+carry their text along, samplers carry seed, text and denoise, VAEDecode paints a
+deterministic picture (blended with the encoded pixels when denoise is below 1). The
+image and mask nodes (crop, scale, blur, image/mask conversions, MaskComposite,
+ImageCompositeMasked) and SaveImage behave like the real nodes, in 8 bits. Unknown node
 classes pass through the first input whose type matches each output, so graphs built
 from other core nodes still produce an image.
 """
@@ -19,7 +21,16 @@ from typing import Any
 
 from PIL import Image
 
-from .render import composite_masked, encode_png, load_image_and_mask, render_image
+from .render import (
+    blur,
+    composite_masked,
+    crop_clamped,
+    encode_png,
+    load_image_and_mask,
+    mask_combine,
+    render_image,
+    scale,
+)
 
 SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})
 
@@ -36,6 +47,8 @@ class Latent:
     batch: int = 1
     seed: int = 0
     texts: tuple[str, ...] = ()
+    denoise: float = 1.0
+    pixels: Image.Image | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -209,7 +222,7 @@ class GraphRunner:
     def _latent_from_pixels(self, images: Any) -> Latent:
         if isinstance(images, list) and images:
             width, height = images[0].size
-            return Latent(width=width, height=height, batch=len(images))
+            return Latent(width=width, height=height, batch=len(images), pixels=images[0])
         return Latent(width=1024, height=1024)
 
     def _node_InpaintModelConditioning(self, node_id: str) -> tuple[Any, ...]:
@@ -236,19 +249,80 @@ class GraphRunner:
                 batch=latent.batch,
                 seed=int(seed or 0),
                 texts=texts,
+                denoise=float(self._value(node_id, "denoise", 1.0)),
+                pixels=latent.pixels,
             ),
         )
+
+    def sampler_latent(self, node_id: str) -> Latent:
+        """What sampler `node_id` will output (its inputs must have run): step previews
+        show that picture."""
+        return self._sampler(node_id)[0]
 
     def _node_VAEDecode(self, node_id: str) -> tuple[Any, ...]:
         latent = self._value(node_id, "samples")
         if not isinstance(latent, Latent):
             latent = Latent(width=1024, height=1024)
         prompt = " ".join(latent.texts)
+        images = [
+            render_image(prompt, latent.seed + i, latent.width, latent.height)
+            for i in range(max(1, latent.batch))
+        ]
+        if latent.pixels is not None and latent.denoise < 1:
+            # Partial denoise keeps some of the encoded picture: a blend stands in for it.
+            original = latent.pixels.convert("RGB").resize((latent.width, latent.height))
+            images = [Image.blend(original, image, latent.denoise) for image in images]
+        return (images,)
+
+    def _node_ImageCrop(self, node_id: str) -> tuple[Any, ...]:
+        box = [int(self._value(node_id, name)) for name in ("x", "y", "width", "height")]
+        return ([crop_clamped(image, *box) for image in self._value(node_id, "image") or []],)
+
+    def _node_CropMask(self, node_id: str) -> tuple[Any, ...]:
+        x, y, width, height = (
+            int(self._value(node_id, name)) for name in ("x", "y", "width", "height")
+        )
+        mask = self._value(node_id, "mask")
+        # A tensor slice, not ImageCrop: a corner outside the mask gives an empty mask.
+        x, y = min(x, mask.width), min(y, mask.height)
+        return (mask.crop((x, y, min(mask.width, x + width), min(mask.height, y + height))),)
+
+    def _node_ImageScale(self, node_id: str) -> tuple[Any, ...]:
+        method = str(self._value(node_id, "upscale_method", "bilinear"))
+        width = int(self._value(node_id, "width", 512))
+        height = int(self._value(node_id, "height", 512))
+        crop = str(self._value(node_id, "crop", "disabled"))
+        images = self._value(node_id, "image") or []
+        return ([scale(image, method, width, height, crop) for image in images],)
+
+    def _node_ImageBlur(self, node_id: str) -> tuple[Any, ...]:
+        radius = int(self._value(node_id, "blur_radius", 1))
+        sigma = float(self._value(node_id, "sigma", 1.0))
+        return ([blur(image, radius, sigma) for image in self._value(node_id, "image") or []],)
+
+    def _node_MaskToImage(self, node_id: str) -> tuple[Any, ...]:
+        mask = self._value(node_id, "mask")
+        return ([Image.merge("RGB", (mask, mask, mask))],)
+
+    def _node_ImageToMask(self, node_id: str) -> tuple[Any, ...]:
+        channel = str(self._value(node_id, "channel", "red"))
+        image = (self._value(node_id, "image") or [])[0]
+        band = {"red": "R", "green": "G", "blue": "B", "alpha": "A"}[channel]
+        if band not in image.getbands():
+            raise ValueError(
+                f"index 3 is out of bounds for dimension 3 with size {len(image.getbands())}"
+            )
+        return (image.getchannel(band),)
+
+    def _node_MaskComposite(self, node_id: str) -> tuple[Any, ...]:
         return (
-            [
-                render_image(prompt, latent.seed + i, latent.width, latent.height)
-                for i in range(max(1, latent.batch))
-            ],
+            mask_combine(
+                self._value(node_id, "destination"),
+                self._value(node_id, "source"),
+                int(self._value(node_id, "x", 0)),
+                int(self._value(node_id, "y", 0)),
+                str(self._value(node_id, "operation", "multiply")),
+            ),
         )
 
     def _node_ImageCompositeMasked(self, node_id: str) -> tuple[Any, ...]:

@@ -2,7 +2,9 @@
 
 Same endpoints, status codes and JSON shapes as the real server (see PROTOCOL.md);
 graphs are validated with ``comfy.validation`` against the shipped node schemas. One job
-runs at a time, taking ``step_ms`` per sampler step, like a single-GPU ComfyUI.
+runs at a time, taking ``step_ms`` per sampler step, like a single-GPU ComfyUI. With a
+``preview_method`` (ComfyUI's ``--preview-method``) every sampler step also sends a JPEG
+preview as a binary websocket frame, framed as ComfyUI frames it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import platform
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 import time
@@ -29,12 +33,18 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..validation import load_schemas, validate_graph
 from .engine import SAMPLERS, GraphRunner, execution_order, graph_strings, sampler_steps
+from .render import render_preview
 
 logger = logging.getLogger(__name__)
 
 COMFYUI_VERSION = "0.3.64"
 MAXIMUM_HISTORY_SIZE = 10000
 BANNER = "ComfyUI SIMULATOR (not a real ComfyUI) listening on {url}"
+# ComfyUI's --preview-method choices; the simulator draws the same preview for all but none.
+PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")
+# protocol.BinaryEventTypes and the image format numbers of ComfyUI's server.send_image
+PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, JPEG = 1, 4, 1
+SERVER_FEATURE_FLAGS = {"supports_preview_metadata": True, "max_upload_size": 100 * 1024 * 1024}
 
 
 @dataclass
@@ -49,8 +59,14 @@ class SimulatorOptions:
     http_500_rate: float = 0.0
     # /view answers a PNG cut after its signature: an output the caller cannot decode.
     broken_outputs: bool = False
+    # ComfyUI's --preview-method: anything but "none" sends a preview after every step.
+    preview_method: str = "none"
     data_dir: str | None = None
     schemas: Mapping[str, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.preview_method not in PREVIEW_METHODS:
+            raise ValueError(f"preview_method must be one of {', '.join(PREVIEW_METHODS)}")
 
 
 class _Interrupted(Exception):
@@ -84,6 +100,7 @@ class Simulator:
         self.history: dict[str, dict[str, Any]] = {}
         self.number = 0
         self.sockets: dict[str, web.WebSocketResponse] = {}
+        self.feature_flags: dict[str, dict[str, Any]] = {}  # what each client announced
         self.interrupt_requested = False
         self.current_node: str | None = None
         self._wake: asyncio.Event | None = None
@@ -150,6 +167,24 @@ class Simulator:
                 await ws.send_json({"type": event, "data": data})
             except (ConnectionError, RuntimeError) as exc:
                 logger.debug("websocket send failed: %s", exc)
+
+    async def send_bytes(self, event: int, payload: bytes, sid: str | None) -> None:
+        """A binary frame as ComfyUI's ``encode_bytes``: the event type, big-endian."""
+        targets = list(self.sockets.values()) if sid is None else [self.sockets.get(sid)]
+        for ws in targets:
+            if ws is None or ws.closed:
+                continue
+            try:
+                await ws.send_bytes(struct.pack(">I", event) + payload)
+            except (ConnectionError, RuntimeError) as exc:
+                logger.debug("websocket send failed: %s", exc)
+
+    @property
+    def previews(self) -> bool:
+        return self.options.preview_method != "none"
+
+    def wants_metadata(self, sid: str) -> bool:
+        return self.feature_flags.get(sid, {}).get("supports_preview_metadata") is True
 
     async def broadcast_status(self) -> None:
         await self.send(
@@ -256,7 +291,7 @@ class Simulator:
                         [f'  File "comfy/simulator", line 1, in {graph[node_id]["class_type"]}\n'],
                     )
                 if graph[node_id]["class_type"] in SAMPLERS:
-                    await self._sample(graph, node_id, prompt_id, client_id, progress_state)
+                    await self._sample(graph, node_id, prompt_id, client_id, progress_state, runner)
                 try:
                     ui = await loop.run_in_executor(None, runner.run_node, node_id)
                 except Exception as exc:
@@ -331,18 +366,59 @@ class Simulator:
         prompt_id: str,
         client_id: str | None,
         progress_state: Any,
+        runner: GraphRunner,
     ) -> None:
         steps = self.options.steps or sampler_steps(graph, node_id)
+        latent = runner.sampler_latent(node_id) if self.previews and client_id else None
         for step in range(1, steps + 1):
             if self.options.step_ms > 0:
                 await asyncio.sleep(self.options.step_ms / 1000)
             if self.interrupt_requested:
                 raise _Interrupted
-            # ComfyUI's progress hook: the registry's update first, then the step event.
+            preview = None
+            if latent is not None:
+                preview = await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    render_preview,
+                    " ".join(latent.texts),
+                    latent.seed,
+                    latent.width,
+                    latent.height,
+                    step,
+                    steps,
+                )
+            # ComfyUI's progress hook: the registry's update (with the preview for a client
+            # that asked for metadata), then the step event (then the older preview frame).
             await progress_state(node_id, step, steps, "running")
+            with_metadata = client_id is not None and self.wants_metadata(client_id)
+            if preview is not None and with_metadata:
+                await self._send_preview(preview, prompt_id, node_id, client_id)
             if client_id:
                 progress = {"value": step, "max": steps, "prompt_id": prompt_id, "node": node_id}
                 await self.send("progress", progress, client_id)
+            if preview is not None and not with_metadata:
+                await self._send_preview(preview, None, node_id, client_id)
+
+    async def _send_preview(
+        self, jpeg: bytes, prompt_id: str | None, node_id: str, client_id: str | None
+    ) -> None:
+        """ComfyUI's two frames: ``PREVIEW_IMAGE`` (format, image) for a client that did not
+        announce ``supports_preview_metadata``; otherwise ``PREVIEW_IMAGE_WITH_METADATA``
+        (JSON length, JSON naming prompt and node, image)."""
+        if prompt_id is None:
+            await self.send_bytes(PREVIEW_IMAGE, struct.pack(">I", JPEG) + jpeg, client_id)
+            return
+        metadata = {
+            "node_id": node_id,
+            "prompt_id": prompt_id,
+            "display_node_id": node_id,
+            "parent_node_id": None,
+            "real_node_id": node_id,
+            "image_type": "image/jpeg",
+        }
+        encoded = json.dumps(metadata).encode()
+        payload = struct.pack(">I", len(encoded)) + encoded + jpeg
+        await self.send_bytes(PREVIEW_IMAGE_WITH_METADATA, payload, client_id)
 
 
 SIMULATOR_KEY = web.AppKey("simulator", Simulator)
@@ -382,6 +458,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     sid = request.query.get("clientId") or uuid.uuid4().hex
     sim.sockets[sid] = ws
+    sim.feature_flags[sid] = {}
     try:
         status = {"exec_info": {"queue_remaining": sim.queue_remaining()}}
         await ws.send_json({"type": "status", "data": {"status": status, "sid": sid}})
@@ -389,12 +466,25 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         if running is not None and running[3].get("client_id") == sid and sim.current_node:
             data = {"node": sim.current_node, "prompt_id": running[1]}
             await ws.send_json({"type": "executing", "data": data})
+        first_message = True
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break
+            if msg.type != WSMsgType.TEXT:
+                continue
+            # As ComfyUI: a first message {"type": "feature_flags"} sets the client's flags
+            # (previews with metadata) and is answered with the server's.
+            with contextlib.suppress(ValueError, AttributeError):
+                message = json.loads(msg.data)
+                if first_message and message.get("type") == "feature_flags":
+                    flags = message.get("data")
+                    sim.feature_flags[sid] = flags if isinstance(flags, dict) else {}
+                    await ws.send_json({"type": "feature_flags", "data": SERVER_FEATURE_FLAGS})
+            first_message = False
     finally:
         if sim.sockets.get(sid) is ws:
             sim.sockets.pop(sid, None)
+            sim.feature_flags.pop(sid, None)
     return ws
 
 

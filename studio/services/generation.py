@@ -29,13 +29,18 @@ class GenerationOptions:
     quality_mode: str
     count: int
     nsfw: bool
+    details: str = ""
+    seed: int | None = None  # the first image's seed; the others count up from it
 
 
 def new_seed() -> int:
     return secrets.randbelow(MAX_SEED)
 
 
-def _distinct_seeds(count: int) -> list[int]:
+def _seeds(count: int, first: int | None) -> list[int]:
+    """`count` distinct seeds: random, or `first`, `first + 1`... ("same seed" reuse)."""
+    if first is not None:
+        return [(first + index) % MAX_SEED for index in range(count)]
     seeds: set[int] = set()
     while len(seeds) < count:
         seeds.add(new_seed())
@@ -87,6 +92,7 @@ def generation_start(*, user, character: Character, options: GenerationOptions) 
         outfit=options.outfit,
         quality_mode=options.quality_mode,
         nsfw=options.nsfw,
+        details=options.details,
     )
     steps = presets.steps_for(
         options.quality_mode, draft=settings.STUDIO_DRAFT_STEPS, hq=settings.STUDIO_HQ_STEPS
@@ -106,6 +112,7 @@ def generation_start(*, user, character: Character, options: GenerationOptions) 
             quality_mode=options.quality_mode,
             nsfw=options.nsfw,
             prompt=prompt,
+            details=options.details,
             negative_prompt=presets.compose_negative_prompt(nsfw=options.nsfw),
             seed=seed,
             width=width,
@@ -118,7 +125,7 @@ def generation_start(*, user, character: Character, options: GenerationOptions) 
             # show a pack in its own order: image 1, 2, 3...
             created_at=now - timedelta(microseconds=index),
         )
-        for index, seed in enumerate(_distinct_seeds(options.count))
+        for index, seed in enumerate(_seeds(options.count, options.seed))
     ]
     properties = {
         "characterId": str(character.id),

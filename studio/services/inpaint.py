@@ -7,6 +7,7 @@ backend (LoadImage reads that backend's input folder).
 from __future__ import annotations
 
 import io
+import math
 import uuid
 
 from django.conf import settings
@@ -22,6 +23,27 @@ from studio.services import dispatch
 from studio.services.generation import in_flight_reserve, new_seed
 
 INPAINT_CFG = 1.0
+
+# The inpaint controls' ranges; the API serializer and the page's form read them here.
+DENOISE_MIN, DENOISE_MAX, DENOISE_DEFAULT = 0.05, 1.0, 1.0
+FEATHER_MAX, FEATHER_DEFAULT = 64, 0
+PADDING_MAX, PADDING_DEFAULT = 256, 32
+
+
+def inpaint_settings_validate(*, denoise: float, mask_feather: int, mask_padding: int) -> None:
+    """The controls' ranges, for callers that do not come through the API serializer."""
+    if not (math.isfinite(denoise) and DENOISE_MIN <= denoise <= DENOISE_MAX):
+        raise StudioError(
+            f"Denoise must be between {DENOISE_MIN} and {DENOISE_MAX}.", field="denoise"
+        )
+    if not 0 <= mask_feather <= FEATHER_MAX:
+        raise StudioError(
+            f"Mask feather must be between 0 and {FEATHER_MAX} pixels.", field="maskFeather"
+        )
+    if not 0 <= mask_padding <= PADDING_MAX:
+        raise StudioError(
+            f"Mask padding must be between 0 and {PADDING_MAX} pixels.", field="maskPadding"
+        )
 
 
 def mask_validate(*, masked_png: bytes, width: int, height: int) -> None:
@@ -75,12 +97,21 @@ def inpaint_start(
     negative_prompt: str = "",
     masked_png: bytes,
     seed: int | None = None,
+    denoise: float = DENOISE_DEFAULT,
+    mask_feather: int = FEATHER_DEFAULT,
+    only_masked: bool = False,
+    mask_padding: int = PADDING_DEFAULT,
 ) -> Image:
-    """Enqueue a FLUX Fill edit of `source_image` as a new image; the source never changes."""
+    """Enqueue a FLUX Fill edit of `source_image` as a new image; the source never changes.
+
+    The inpaint controls are stored on the row; the render worker builds the graph from
+    them (and, for `only_masked`, finds the crop box in the stored mask).
+    """
     if source_image.character.owner_id != user.id:
         raise Image.DoesNotExist
     if source_image.status != ImageStatus.COMPLETED:
         raise StudioError("Only completed images can be edited.", field="sourceImageId")
+    inpaint_settings_validate(denoise=denoise, mask_feather=mask_feather, mask_padding=mask_padding)
     mask_validate(masked_png=masked_png, width=source_image.width, height=source_image.height)
     image = Image(
         character=source_image.character,
@@ -102,6 +133,10 @@ def inpaint_start(
         prompt_id=str(uuid.uuid4()),
         source_image=source_image,
         edit_type=EditType.INPAINT,
+        denoise=denoise,
+        mask_feather=mask_feather,
+        only_masked=only_masked,
+        mask_padding=mask_padding,
     )
     # Stored before the row exists: a worker that takes the job finds its mask.
     image.mask_key = storage.mask_store(

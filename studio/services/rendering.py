@@ -7,10 +7,14 @@ A job that its backend cannot finish goes back to the queue for another backend,
 STUDIO_RENDER_MAX_ATTEMPTS times. Every step is safe to repeat: a redelivered job finds
 its prompt on the backend instead of queueing it twice, and the row's claim lets only one
 worker store an output.
+
+While a job runs, its progress and its latest step preview (when the backend sends them)
+go into the database, for any web process to show, and are announced to the user's tabs.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import queue
@@ -23,18 +27,22 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
 
+from comfy.check import lora_files
 from comfy.client import ComfyClient
 from comfy.errors import ComfyError, ComfyUnreachable, GraphRejected
 from comfy.follow import Finished, Lost, Stopped, prompt_follow, prompt_locate
 from comfy.health import backend_probe
 from comfy.results import HistoryEntry
 from comfy.workflows import LoraSpec, build_flux_inpaint_workflow, build_studio_image_workflow
+from comfy.workflows.flux_inpaint import mask_crop_box
 from comfy.ws import EventStream
 from gallery import storage
-from gallery.models import Image
+from gallery.models import Image, LoraFile
 from studio import events
-from studio.models import RenderWorker
+from studio.models import PREVIEW_MAX_BYTES, ImagePreview, RenderWorker
 from studio.services import dispatch
 from studio.services.results import image_fail, image_finished
 
@@ -52,6 +60,7 @@ class WorkerState:
     free: queue.Queue = field(default_factory=queue.Queue)
     stop: threading.Event = field(default_factory=threading.Event)
     heartbeat: threading.Thread | None = None
+    loras_reported_at: float | None = None  # time.monotonic() of the last LoRA report
 
     def acquire(self, timeout: float) -> str | None:
         try:
@@ -101,6 +110,24 @@ def worker_heartbeat(state: WorkerState) -> None:
     if up:
         defaults["healthy_at"] = now
     RenderWorker.objects.update_or_create(name=state.name, defaults=defaults)
+    due = state.loras_reported_at is None or (
+        time.monotonic() - state.loras_reported_at >= settings.STUDIO_LORA_REPORT_SECONDS
+    )
+    if up and due:
+        loras_report(up)
+        state.loras_reported_at = time.monotonic()
+
+
+def loras_report(urls: list[str]) -> None:
+    """Record the LoRA files these backends offer, for the character form's choices."""
+    for url in urls:
+        client = ComfyClient(url, timeout=5.0, retries=0)
+        try:
+            names = lora_files(client.object_info("LoraLoader"))
+        except ComfyError as error:
+            logger.warning("LoRA list of %s not read: %s", url, error)
+            continue
+        LoraFile.report(names)
 
 
 def _heartbeat_loop(state: WorkerState) -> None:
@@ -117,22 +144,31 @@ def _heartbeat_loop(state: WorkerState) -> None:
 
 def image_render(*, image_id: str) -> None:
     """The render task: this worker's next job, on a free backend of its own."""
-    if _worker is None:
+    worker = _worker  # stays this job's even if the worker is stopped meanwhile
+    if worker is None:
         raise RuntimeError("not a render worker: start it with `manage.py render_worker`")
-    url = _worker.acquire(timeout=60)
+    url = worker.acquire(timeout=60)
     if url is None:  # more jobs than backends: cannot happen with concurrency = backends
         image = Image.objects.filter(pk=image_id).first()
         if image is not None:
             dispatch.image_requeue(image)
         return
     try:
-        _render_on(url, image_id, claimant=f"{_worker.name}@{url}")
+        _render_on(url, image_id, claimant=f"{worker.name}@{url}")
     finally:
-        _worker.release(url)
+        worker.release(url)
 
 
-def _graph(image: Image, uploaded_mask: str | None) -> dict:
+INPAINT_WORKING_SIZE = 1024  # FLUX Fill's native resolution: the long side of an "only masked" box
+
+
+def _graph(image: Image, uploaded_mask: str | None, mask_png: bytes = b"") -> dict:
     if image.workflow == "flux_inpaint":
+        # "Only masked" renders the box around the painted pixels of the stored mask, at
+        # FLUX's native size times the render-cost scale that also shrinks preset sizes.
+        only_masked = image.only_masked and mask_png
+        crop = mask_crop_box(mask_png, image.mask_padding) if only_masked else None
+        working = max(64, round(INPAINT_WORKING_SIZE * settings.STUDIO_SIZE_SCALE / 16) * 16)
         return build_flux_inpaint_workflow(
             prompt=image.prompt,
             negative_prompt=image.negative_prompt,
@@ -140,6 +176,10 @@ def _graph(image: Image, uploaded_mask: str | None) -> dict:
             seed=image.seed,
             steps=image.steps,
             cfg=image.cfg,
+            denoise=image.denoise,
+            feather=image.mask_feather,
+            crop=crop,
+            working_size=working,
             unet_name=settings.COMFYUI_FLUX_FILL_UNET,
             clip_name1=settings.COMFYUI_FLUX_CLIP_L,
             clip_name2=settings.COMFYUI_FLUX_T5XXL,
@@ -183,6 +223,23 @@ def _render_on(url: str, image_id: str, *, claimant: str) -> None:
         return
     events.image_changed(image)
     events.queue_moved()
+    try:
+        _follow(client, url, image, claimant, where)
+    finally:
+        ImagePreview.objects.filter(image_id=image.pk).delete()
+
+
+def _follow(
+    client: ComfyClient, url: str, image: Image, claimant: str, where: str | HistoryEntry
+) -> None:
+    """Queue the claimed job (unless the backend has it already), follow it, finish it."""
+    live = _LiveCard(image, claimant)
+    still_ours = _still_ours(image, claimant)
+
+    def keep_going() -> bool:
+        live.flush()  # what the throttle held back, so the last step's preview shows too
+        return still_ours()
+
     stream = None
     try:
         stream = EventStream(url, client_id=claimant)
@@ -195,8 +252,9 @@ def _render_on(url: str, image_id: str, *, claimant: str) -> None:
                 client,
                 image.prompt_id,
                 events=stream,
-                on_progress=_progress_writer(image, claimant),
-                keep_going=_still_ours(image, claimant),
+                on_progress=live.progress,
+                on_preview=live.preview,
+                keep_going=keep_going,
                 dead_after=settings.COMFYUI_DEAD_AFTER_SECONDS,
             )
         )
@@ -218,32 +276,71 @@ def _render_on(url: str, image_id: str, *, claimant: str) -> None:
 
 def _queue(client: ComfyClient, image: Image, *, client_id: str) -> None:
     uploaded = None
+    mask_png = b""
     if image.mask_key:
         # The upload and the prompt reach the same backend: LoadImage reads its input/.
-        uploaded = client.upload_image(
-            storage.file_read(image.mask_key), f"ryla_mask_{image.id}.png"
-        )
-    client.queue_prompt(_graph(image, uploaded), prompt_id=image.prompt_id, client_id=client_id)
+        mask_png = storage.file_read(image.mask_key)
+        uploaded = client.upload_image(mask_png, f"ryla_mask_{image.id}.png")
+    graph = _graph(image, uploaded, mask_png)
+    client.queue_prompt(graph, prompt_id=image.prompt_id, client_id=client_id)
 
 
 PROGRESS_EVERY = 0.5  # seconds between two progress writes of one image (and events)
+PREVIEW_SIDE = 512  # a preview too big to keep is stored at most this wide and high
 
 
-def _progress_writer(image: Image, claimant: str):
-    """Progress into the row and to the user's tabs, at most every PROGRESS_EVERY seconds
-    (a sampler step may take milliseconds); the last step always goes out."""
-    last = [0.0]
+class _LiveCard:
+    """Progress and the latest step preview into the database and to the user's tabs, at
+    most every PROGRESS_EVERY seconds (a sampler step may take milliseconds); the last
+    step's progress always goes out. A write of either moves the row's `updated_at`,
+    which names the card's state for open pages (and their cache of rendered cards)."""
 
-    def write(value: int | float, maximum: int | float) -> None:
-        percent = int(100 * value / maximum) if maximum > 0 else 0
-        now = time.monotonic()
-        if percent == image.progress or (now - last[0] < PROGRESS_EVERY and value < maximum):
+    def __init__(self, image: Image, claimant: str) -> None:
+        self.image = image
+        self.claimant = claimant
+        self.percent = image.progress
+        self.jpeg: bytes | None = None  # received, not written yet
+        self.last = 0.0
+
+    def progress(self, value: int | float, maximum: int | float) -> None:
+        self.percent = max(0, min(99, int(100 * value / maximum))) if maximum > 0 else 0
+        self.flush(now=value >= maximum)
+
+    def preview(self, image_bytes: bytes, mime: str) -> None:
+        jpeg = preview_jpeg(image_bytes, mime)
+        if jpeg is not None:
+            self.jpeg = jpeg
+            self.flush()
+
+    def flush(self, *, now: bool = False) -> None:
+        if self.jpeg is None and self.percent == self.image.progress:
             return
-        last[0] = now
-        if image.mark_progress(worker=claimant, percent=percent):
-            events.image_changed(image)
+        if not now and time.monotonic() - self.last < PROGRESS_EVERY:
+            return
+        self.last = time.monotonic()
+        if self.jpeg is not None:
+            # Before the row moves: a card rendered for the new `updated_at` shows it.
+            ImagePreview.objects.put(image_id=self.image.pk, jpeg=self.jpeg)
+            self.jpeg = None
+        if self.image.mark_progress(worker=self.claimant, percent=self.percent):
+            events.image_changed(self.image)
 
-    return write
+
+def preview_jpeg(image_bytes: bytes, mime: str) -> bytes | None:
+    """A preview as JPEG of at most PREVIEW_MAX_BYTES (ComfyUI sends JPEG, or PNG when
+    asked); None when it is not a picture."""
+    if mime == "image/jpeg" and len(image_bytes) <= PREVIEW_MAX_BYTES:
+        return image_bytes
+    try:
+        with PILImage.open(io.BytesIO(image_bytes)) as picture:
+            picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+            buffer = io.BytesIO()
+            picture.convert("RGB").save(buffer, format="JPEG", quality=80)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        logger.debug("render: a preview that is not a picture (%s)", exc)
+        return None
+    jpeg = buffer.getvalue()
+    return jpeg if len(jpeg) <= PREVIEW_MAX_BYTES else None
 
 
 def _still_ours(image: Image, claimant: str):

@@ -16,7 +16,7 @@ from gallery import storage
 from gallery.models import EditType, Image, ImageStatus
 from studio import analytics, events
 from studio.errors import StudioError
-from studio.models import RenderWorker
+from studio.models import ImagePreview, RenderWorker
 from studio.services.dispatch import broker_has_priorities
 from studio.services.generation import GenerationOptions, generation_start
 from studio.services.inpaint import inpaint_start
@@ -68,7 +68,9 @@ def image_queue_insight(image: Image) -> QueueInsight:
 
 
 def image_finished(image: Image) -> None:
-    """Tell the browser and the analytics that `image` has ended, either way."""
+    """Tell the browser and the analytics that `image` has ended, either way; its step
+    preview is of no more use (also when the sweep fails it after its worker died)."""
+    ImagePreview.objects.filter(image_id=image.pk).delete()
     events.image_changed(image)
     _capture_finished(image)
 

@@ -237,3 +237,21 @@ def max_inside(channel: PILImage.Image, area: PILImage.Image) -> int:
 def min_outside(channel: PILImage.Image, area: PILImage.Image) -> int:
     """The smallest value of `channel` where `area` is NOT set."""
     return ImageChops.lighter(channel, area).getextrema()[0]
+
+
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+SIZES = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+
+
+@pytest.fixture
+def sized_page(browser, live_server, alice, request):
+    """A logged-in page at the size the test asks for (phone: touch, mobile)."""
+    viewport = request.node.callspec.params["viewport"]
+    phone = viewport == PHONE
+    context = browser.new_context(viewport=viewport, has_touch=phone, is_mobile=phone)
+    page = context.new_page()
+    page.set_default_timeout(8_000)
+    log_in(page, live_server)
+    yield page
+    context.close()

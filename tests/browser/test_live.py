@@ -89,7 +89,7 @@ def test_queued_cards_show_their_moving_position_and_can_be_cancelled_and_dismis
     _generate(page, 3)
     cards = page.locator("#gallery article.image-card")
     expect(cards).to_have_count(3)
-    last = cards.nth(0)  # newest first: index 2 of the pack
+    last = cards.nth(2)  # a pack shows in its own order: the last image is queued longest
     expect(last).to_contain_text("Queued · #2", timeout=10_000)
     expect(last).to_contain_text("Queued · #1", timeout=10_000)  # moved up, pushed live
     expect(last.locator(".eta")).to_contain_text("about")

@@ -234,7 +234,7 @@ def test_server_errors_are_shown_and_apply_is_disabled_while_sending(
     )
 
     # The server's field message lands next to the field (seed above the API's maximum).
-    seed = page.get_by_label("Seed")
+    seed = page.locator(EDITOR).get_by_label("Seed")
     seed.fill(str(2**53))
     page.get_by_role("button", name="Apply").click()
     seed_error = page.locator("#mask-editor-seed-error")
@@ -337,7 +337,7 @@ def test_keyboard_changes_brush_size_and_toggles_the_eraser(alice_page, live_ser
     grown = int(size.input_value())
     assert grown > 40
     assert editor_call(page, "ed.size") == grown
-    expect(page.locator(f"{EDITOR} output")).to_have_text(f"{grown} px")
+    expect(page.locator(f"{EDITOR} #mask-editor-size-out")).to_have_text(f"{grown} px")
     page.keyboard.press("[")
     assert int(size.input_value()) < grown
 
@@ -375,6 +375,8 @@ def test_painting_clears_the_paint_first_message_and_readback_needs_no_gpu_copy(
     page.get_by_label("Prompt", exact=True).fill("add a coffee cup in her hand")
     page.get_by_role("button", name="Apply").click()
     expect(status).to_have_text(EMPTY_MASK)
+    # Apply scrolled the dialog down to itself: bring the picture back into view to paint.
+    page.locator(f"{EDITOR} canvas[data-part=mask]").scroll_into_view_if_needed()
     canvas = Canvas(page)
     horizontal_stroke(canvas, 300, 100, 600)
     expect(status).to_have_text("")  # the stale message goes with the first stroke
@@ -382,3 +384,209 @@ def test_painting_clears_the_paint_first_message_and_readback_needs_no_gpu_copy(
         exported(page)
     assert editor_call(page, "ed.isEmpty()") is False
     assert warnings == []  # Chromium warns about repeated readbacks without the flag
+
+
+def _stage_centre(page) -> tuple[float, float]:
+    box = page.locator(f"{EDITOR} [data-part=stage]").bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def test_zoom_with_wheel_and_keys_pan_with_space_and_paint_exactly_while_zoomed(
+    alice_page, live_server, source_image, artifacts
+):
+    page = alice_page
+    open_editor(page, live_server, source_image)
+    cx, cy = _stage_centre(page)
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, -600)  # wheel up over the image zooms in around the pointer
+    expect(page.locator(f"{EDITOR} [data-part=zoom]")).not_to_have_text("100%")
+    view = editor_call(page, "ed.view")
+    assert view["z"] > 2
+    # A stroke at zoom lands on the image pixels under the pointer (read through the transform).
+    canvas = Canvas(page)
+    points = canvas.stroke(canvas.to_page(500, 500), canvas.to_page(540, 500))
+    mask = alpha(page)
+    assert mask.getpixel((520, 500)) == 0 and mask.getpixel((520, 560)) == 255
+    assert all(0 <= x <= 1024 for x, _ in points)
+    page.screenshot(path=str(artifacts / "editor-zoom.png"))
+    # Space + drag pans; the picture never leaves the stage.
+    page.locator(f"{EDITOR} canvas[data-part=mask]").focus()
+    page.keyboard.down(" ")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 120, cy + 80, steps=4)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    panned = editor_call(page, "ed.view")
+    assert (panned["x"], panned["y"]) != (view["x"], view["y"]) and panned["x"] <= 0
+    assert editor_call(page, "ed.coverage().painted") is True
+    assert alpha(page).getpixel((520, 500)) == 0  # panning painted nothing new, lost nothing
+    page.keyboard.press("0")
+    assert editor_call(page, "ed.view") == {"z": 1, "x": 0, "y": 0}
+    page.keyboard.press("+")
+    assert editor_call(page, "ed.view")["z"] == 1.5
+    page.locator(EDITOR).get_by_role("button", name="Fit").click()
+    assert editor_call(page, "ed.view")["z"] == 1
+
+
+@pytest.mark.parametrize("shape", ["rect", "ellipse"])
+def test_a_rectangle_or_ellipse_mask_is_made_with_the_keyboard_alone(
+    alice_page, live_server, source_image, shape
+):
+    page = alice_page
+    open_editor(page, live_server, source_image)
+    page.locator(f"{EDITOR} canvas[data-part=mask]").focus()
+    page.keyboard.press("r" if shape == "rect" else "e")
+    assert editor_call(page, "ed.tool") == shape
+    page.keyboard.press("ArrowRight")  # places the shape over the middle third
+    expect(page.locator(f"{EDITOR} [data-part=shape]")).to_be_visible()
+    page.keyboard.press("ArrowRight")  # moves it a fiftieth of the image (20 px)
+    page.keyboard.press("Shift+ArrowDown")  # and makes it 20 px taller
+    pending = editor_call(page, "ed.pending")
+    x, y, w, h = (round(pending[k]) for k in ("x", "y", "w", "h"))
+    assert (x, y, w, h) == (361, 341, 341, 361)
+    expect(page.locator(f"{EDITOR} [data-part=status]")).to_contain_text("Enter fills it")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"{EDITOR} [data-part=shape]")).to_be_hidden()
+    mask = alpha(page)
+    assert mask.getpixel((x + w // 2, y + h // 2)) == 0  # the centre is repainted
+    assert (
+        mask.getpixel((x - 2, y + h // 2)) == 255 and mask.getpixel((x + w // 2, y + h + 2)) == 255
+    )
+    corner = mask.getpixel((x + 3, y + 3))
+    assert corner == (0 if shape == "rect" else 255)  # an ellipse leaves its corners
+    page.keyboard.press("Control+z")
+    assert editor_call(page, "ed.isEmpty()") is True
+    # Escape with a shape being placed drops the shape, not the editor.
+    page.locator(f"{EDITOR} canvas[data-part=mask]").focus()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Escape")
+    expect(page.locator(f"{EDITOR} [data-part=shape]")).to_be_hidden()
+    expect(page.locator(EDITOR)).to_have_count(1)
+
+
+def test_a_soft_brush_fades_its_edge_and_the_mask_colour_and_opacity_are_display_only(
+    alice_page, live_server, source_image
+):
+    page = alice_page
+    open_editor(page, live_server, source_image)
+    page.locator(EDITOR).get_by_label("Hardness").fill("0")
+    canvas = Canvas(page)
+    horizontal_stroke(canvas, 300, 300, 700)
+    mask = alpha(page)
+    assert mask.getpixel((500, 300)) == 0  # full repaint along the middle of the stroke
+    edge = [mask.getpixel((500, 300 + d)) for d in range(0, 40)]
+    assert any(0 < value < 255 for value in edge)  # a partial repaint at the edge
+    # Colour and opacity change only what is shown: the exported mask stays the same.
+    page.locator(EDITOR).get_by_label("Mask colour").select_option("cyan")
+    assert page.locator(EDITOR).get_attribute("data-colour") == "0,220,255"
+    page.locator(EDITOR).get_by_label("Mask opacity").fill("80")
+    assert (
+        page.locator(f"{EDITOR} canvas[data-part=mask]").evaluate("c => c.style.opacity") == "0.8"
+    )
+    assert ImageChops.difference(alpha(page), mask).getbbox() is None
+
+
+def test_auto_mask_colour_stands_out_from_the_picture(alice_page, live_server, alice_character):
+    page = alice_page
+    pink = PILImage.new("RGB", (256, 256), (250, 70, 130))
+    out = io.BytesIO()
+    pink.save(out, format="PNG")
+    image = make_completed_image(alice_character, out.getvalue(), width=256, height=256)
+    open_editor(page, live_server, image)
+    assert page.locator(EDITOR).get_attribute("data-colour") != "255,60,120"
+
+
+def test_apply_sends_the_inpaint_settings(alice_page, live_server, source_image):
+    page = alice_page
+    open_editor(page, live_server, source_image)
+    canvas = Canvas(page)
+    horizontal_stroke(canvas, 400, 300, 600)
+    editor = page.locator(EDITOR)
+    editor.get_by_label("Prompt", exact=True).fill("a red scarf")
+    editor.get_by_text("Inpaint settings").click()
+    editor.get_by_label("Denoise").fill("0.6")
+    expect(editor.locator('[data-out-for="denoise"]')).to_have_text("0.60")
+    editor.get_by_label("Feather").fill("12")
+    editor.get_by_label("Only the masked area, at full detail").check()
+    editor.get_by_label("Padding").fill("64")
+    with page.expect_request(lambda r: r.url.endswith(INPAINT_PATH)) as sent:
+        editor.get_by_role("button", name="Apply").click()
+    body = json.loads(sent.value.post_data)
+    assert (body["denoise"], body["maskFeather"], body["onlyMasked"], body["maskPadding"]) == (
+        0.6,
+        12,
+        True,
+        64,
+    )
+
+
+@pytest.mark.browser_context_args(viewport={"width": 390, "height": 844}, has_touch=True)
+def test_two_fingers_pinch_to_zoom_and_drop_the_dab_of_the_first(
+    alice_page, live_server, source_image
+):
+    page = alice_page
+    open_editor(page, live_server, source_image)
+    page.locator(f"{EDITOR} canvas[data-part=mask]").scroll_into_view_if_needed()
+    cx, cy = _stage_centre(page)
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, points: list[tuple[float, float]]) -> None:
+        cdp.send(
+            "Input.dispatchTouchEvent",
+            {
+                "type": kind,
+                "touchPoints": [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)],
+            },
+        )
+
+    touch("touchStart", [(cx - 20, cy)])
+    touch("touchStart", [(cx - 20, cy), (cx + 20, cy)])
+    for spread in (40, 60, 80, 100):
+        touch("touchMove", [(cx - spread, cy), (cx + spread, cy)])
+    touch("touchEnd", [])
+    assert editor_call(page, "ed.view")["z"] > 2
+    assert editor_call(page, "ed.isEmpty()") is True  # the pinch painted nothing
+
+
+@pytest.mark.parametrize(
+    "feather, only_masked", [(16, False), (0, True), (24, True)], ids=["feather", "only", "both"]
+)
+def test_feathered_and_only_masked_edits_keep_every_pixel_outside_the_mask(
+    alice_page, live_server, source_image, comfyui, feather, only_masked
+):
+    page = alice_page
+    open_editor(page, live_server, source_image)
+    editor = page.locator(EDITOR)
+    editor.get_by_label("Brush size").fill("80")
+    canvas = Canvas(page)
+    canvas.stroke(canvas.to_page(380, 420), canvas.to_page(560, 470), canvas.to_page(600, 620))
+    editor.get_by_label("Prompt", exact=True).fill("a silver necklace")
+    editor.get_by_text("Inpaint settings").click()
+    editor.get_by_label("Feather").fill(str(feather))
+    editor.get_by_label("Denoise").fill("0.75")
+    if only_masked:
+        editor.get_by_label("Only the masked area, at full detail").check()
+        editor.get_by_label("Padding").fill("32")
+    editor.get_by_role("button", name="Apply").click()
+    expect(page.locator(EDITOR)).to_have_count(0)
+    edited = Image.objects.get(source_image=source_image)
+    assert (edited.mask_feather, edited.only_masked, edited.denoise) == (
+        feather,
+        only_masked,
+        0.75,
+    )
+    card = page.locator(f'#gallery article.image-card[data-image-id="{edited.id}"]')
+    expect(card).to_have_attribute("data-status", "completed", timeout=20_000)
+    edited.refresh_from_db()
+    with PILImage.open(io.BytesIO(storage.file_read(edited.mask_key))) as sent:
+        kept = sent.getchannel("A").point(lambda a: 255 * (a == 255))
+    with PILImage.open(io.BytesIO(storage.file_read(source_image.image_key))) as source:
+        before = source.convert("RGB")
+    with PILImage.open(io.BytesIO(storage.file_read(edited.image_key))) as result:
+        after = result.convert("RGB")
+    changed = ImageChops.difference(after, before).convert("L").point(lambda v: 255 * (v > 0))
+    # Strict: not one pixel the mask keeps may differ, not even at the edge of the feather.
+    assert max_inside(changed, kept) == 0, "pixels changed outside the mask"
+    painted = ImageOps.invert(kept)
+    assert ImageChops.multiply(changed, painted).histogram()[255] > 0, "nothing was repainted"

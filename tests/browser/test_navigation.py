@@ -7,29 +7,18 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import EDITOR, Canvas, completed_image, studio_url
+from tests.browser.conftest import (
+    DESKTOP,
+    EDITOR,
+    PHONE,
+    SIZES,
+    Canvas,
+    completed_image,
+    studio_url,
+)
 from tests.factories import make_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-SIZES = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-
-
-@pytest.fixture
-def sized_page(browser, live_server, alice, request):
-    """A logged-in page at the size the test asks for (phone: touch, mobile)."""
-    from tests.browser.conftest import log_in
-
-    viewport = request.node.callspec.params["viewport"]
-    phone = viewport == PHONE
-    context = browser.new_context(viewport=viewport, has_touch=phone, is_mobile=phone)
-    page = context.new_page()
-    page.set_default_timeout(8_000)
-    log_in(page, live_server)
-    yield page
-    context.close()
 
 
 def _open(page, image):
@@ -175,7 +164,12 @@ def test_mixed_shapes_fill_rows_of_one_height_and_a_wide_screen_uses_its_width(
     for width, height in [(576, 1024), (768, 768), (640, 960)] * 4:
         completed_image(alice_character, width=width, height=height)
     page.goto(studio_url(live_server, alice_character))
-    boxes = [card.bounding_box() for card in page.locator("#gallery article.image-card").all()]
+    page.locator("#gallery article.image-card").first.wait_for()
+    # Read in one go: a card the live stream re-renders meanwhile has no box of its own.
+    boxes = page.eval_on_selector_all(
+        "#gallery article.image-card",
+        "cards => cards.map((c) => ({y: c.getBoundingClientRect().y, height: c.offsetHeight}))",
+    )
     rows: dict[int, list[float]] = {}
     for box in boxes:
         rows.setdefault(round(box["y"]), []).append(box["height"])
@@ -184,7 +178,8 @@ def test_mixed_shapes_fill_rows_of_one_height_and_a_wide_screen_uses_its_width(
     for heights in full_rows:
         assert max(heights) - min(heights) <= 2, heights  # no ragged row
     if viewport == DESKTOP:
-        assert len(list(rows.values())[0]) >= 5  # no column kept empty for the detail panel
+        # Four to five across, as a scrollbar comes or goes (three before, beside an empty column).
+        assert len(list(rows.values())[0]) >= 4, rows
 
 
 @SIZES
@@ -204,3 +199,28 @@ def test_favourite_and_delete_from_the_open_image(
     expect(page.locator(f'article.image-card[data-image-id="{image.id}"]')).to_have_count(0)
     expect(page.locator("#detail-image")).to_have_count(0)
     expect(page).to_have_url(studio)
+
+
+@SIZES
+def test_from_an_opened_image_its_edit_button_is_a_few_tab_presses_away(
+    sized_page, live_server, alice_character, viewport
+):
+    page = sized_page
+    images = [completed_image(alice_character, width=256, height=256) for _ in range(12)]
+    image = images[0]  # the oldest: the last card, after every other one in Tab order
+    page.goto(studio_url(live_server, alice_character))
+    link = page.locator(f'article.image-card[data-image-id="{image.id}"] a.open')
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail-title")).to_be_focused()
+    presses = 0
+    while not page.evaluate("document.activeElement.id === 'edit-button'"):
+        page.keyboard.press("Tab")
+        presses += 1
+        assert presses <= 4, page.evaluate("document.activeElement.outerHTML")
+    # The stars on the cards are for the pointer: no Tab stop each.
+    stars = page.locator("#gallery article.image-card .favourite")
+    assert {stars.nth(i).get_attribute("tabindex") for i in range(stars.count())} == {"-1"}
+    page.locator("#detail").get_by_role("link", name="Close").focus()
+    page.keyboard.press("Enter")
+    expect(link).to_be_focused()  # closing gives the focus back to the card

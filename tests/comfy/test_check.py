@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from comfy.check import schema_differences, schema_for_shipping, server_check
+from comfy.check import lora_files, schema_differences, schema_for_shipping, server_check
 from comfy.validation import load_schemas
 from comfy.workflows import LoraSpec, build_flux_inpaint_workflow, build_studio_image_workflow
 
@@ -84,3 +84,17 @@ def test_the_shipping_form_drops_help_texts_and_keeps_what_validation_needs(live
     assert "tooltip" not in shipped["KSampler"]["input"]["required"]["steps"][1]
     assert "tooltip" in live["KSampler"]["input"]["required"]["steps"][1]  # not mutated
     assert shipped["KSampler"]["input"] == load_schemas()["KSampler"]["input"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        [["b.safetensors", "a.safetensors"], {}],
+        ["COMBO", {"options": ["b.safetensors", "a.safetensors"]}],
+    ],
+    ids=["list", "combo"],
+)
+def test_lora_files_reads_both_shapes_of_the_lora_loader_schema(spec):
+    info = {"LoraLoader": {"input": {"required": {"lora_name": spec}}}}
+    assert lora_files(info) == ["a.safetensors", "b.safetensors"]
+    assert lora_files({}) == []

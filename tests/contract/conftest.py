@@ -11,6 +11,11 @@ developer machine and fails in CI.
 
 Renders are kept cheap with the product's own settings: STUDIO_SIZE_SCALE 0.125 (a 9:16
 draft is 64×128), 2 sampler steps, except where a test needs a job that runs for a while.
+
+The server sends step previews (`--preview-method latent2rgb`: a few milliseconds a step at
+these sizes), so every cycle also goes through the worker's preview path. For an outside
+server, COMFYUI_CONTRACT_PREVIEW_METHOD says how it was started; without it the preview
+tests are skipped.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+PREVIEW_METHOD = "latent2rgb"  # cheap (a linear map of the latent) and needs no model file
+
+
 def _unavailable(reason: str):
     message = f"contract suite needs a real ComfyUI: {reason}"
     if os.environ.get("CI"):
@@ -63,10 +71,13 @@ def _unavailable(reason: str):
 class RealComfyUI:
     """The server under test; `managed` when this session started it (and may restart it)."""
 
-    def __init__(self, url: str, port: int | None = None) -> None:
+    def __init__(
+        self, url: str, port: int | None = None, *, preview_method: str | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.port = port
         self.managed = port is not None
+        self.preview_method = preview_method  # as ComfyUI's --preview-method; None: off
 
     def _script(self, *args: str) -> str:
         result = subprocess.run(
@@ -76,7 +87,8 @@ class RealComfyUI:
         return result.stdout
 
     def start(self) -> None:
-        self._script("start", "--port", str(self.port))
+        options = ["--", "--preview-method", self.preview_method] if self.preview_method else []
+        self._script("start", "--port", str(self.port), *options)
 
     def stop(self) -> None:
         self._script("stop", "--port", str(self.port))
@@ -89,6 +101,15 @@ class RealComfyUI:
     def models(self) -> Path:
         return HOME / "base" / "models"
 
+    def require_previews(self) -> None:
+        if not self.preview_method:
+            message = (
+                "COMFYUI_CONTRACT_URL is an outside server not said to send previews "
+                "(set COMFYUI_CONTRACT_PREVIEW_METHOD to its --preview-method)"
+            )
+            print(message)
+            pytest.skip(message)
+
     def require_managed(self, why: str) -> None:
         if not self.managed:
             message = f"COMFYUI_CONTRACT_URL is an outside server: {why}"
@@ -100,14 +121,14 @@ class RealComfyUI:
 def real_comfyui():
     url = os.environ.get("COMFYUI_CONTRACT_URL")
     if url:
-        yield RealComfyUI(url)
+        yield RealComfyUI(url, preview_method=os.environ.get("COMFYUI_CONTRACT_PREVIEW_METHOD"))
         return
     if not SCRIPT.exists():
         _unavailable(f"{SCRIPT} not found (set COMFYUI_REAL or COMFYUI_CONTRACT_URL)")
     if not (HOME / "venv" / "bin" / "python").exists():
         _unavailable(f"not installed in {HOME}: run `{SCRIPT} install` (about 70 s, 1.9 GB)")
     port = _free_port()
-    server = RealComfyUI(f"http://127.0.0.1:{port}", port)
+    server = RealComfyUI(f"http://127.0.0.1:{port}", port, preview_method=PREVIEW_METHOD)
     server.start()
     yield server
     server.stop()

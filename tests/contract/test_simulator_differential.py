@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import time
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ from PIL import Image as PILImage
 from comfy.simulator import KNOWN_DIFFERENCES, SimulatorOptions
 from comfy.simulator.testing import SimulatorThread
 from comfy.workflows import build_flux_inpaint_workflow, build_studio_image_workflow
+from comfy.ws import FEATURE_FLAGS, parse_binary_frame
 
 pytestmark = pytest.mark.real_comfyui
 
@@ -36,7 +38,9 @@ def known(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def servers(real_comfyui):
-    simulator = SimulatorThread(SimulatorOptions(step_ms=20)).start()
+    """Both with step previews when the real server sends them."""
+    options = SimulatorOptions(step_ms=20, preview_method=real_comfyui.preview_method or "none")
+    simulator = SimulatorThread(options).start()
     yield {"real": real_comfyui.url, "simulator": simulator.url}
     simulator.stop()
 
@@ -295,16 +299,37 @@ def test_object_info_of_every_node_the_builders_use_is_the_same(servers):
 Event = tuple[str, tuple[str, ...], Any]  # type, data keys, data["node"]
 
 
-def _events(url: str, client_id: str, body: dict) -> list[Event]:
+def _binary(payload: bytes, previews: list) -> Event:
+    """A binary frame as an event `binary<type>`; with metadata, its keys and node."""
+    (event,) = struct.unpack(">I", payload[:4])
+    preview = parse_binary_frame(payload)
+    assert preview is not None, payload[:16]
+    previews.append(preview)
+    if event != 4:
+        return (f"binary{event}", (), None)
+    (length,) = struct.unpack(">I", payload[4:8])
+    metadata = json.loads(payload[8 : 8 + length])
+    return (f"binary{event}", tuple(sorted(metadata)), metadata["node_id"])
+
+
+def _events(
+    url: str, client_id: str, body: dict, *, flags: bool = False, previews: list | None = None
+) -> list[Event]:
+    """The events of one prompt; `flags`: announce supports_preview_metadata first."""
     ws_url = url.replace("http://", "ws://") + f"/ws?clientId={client_id}"
     connection = websocket.create_connection(ws_url, timeout=120)
     events: list[Event] = []
     try:
+        if flags:
+            connection.send(json.dumps(FEATURE_FLAGS))
+            while not events or events[-1][0] != "feature_flags":
+                message = json.loads(connection.recv())
+                events.append((message["type"], tuple(sorted(message["data"])), None))
         prompt_id = _queue(url, {**body, "client_id": client_id})
         while True:
             opcode, payload = connection.recv_data()
             if opcode != websocket.ABNF.OPCODE_TEXT:
-                known("no-previews")
+                events.append(_binary(payload, previews if previews is not None else []))
                 continue
             message = json.loads(payload)
             data = message["data"]
@@ -340,7 +365,7 @@ def _structure(events: list[Event]) -> tuple[list[str], dict[str, list[str]], li
     return prefix, {node: _collapse(block) for node, block in blocks.items()}, names[end:]
 
 
-def test_the_websocket_sends_the_same_events_in_the_same_order(servers):
+def test_the_websocket_sends_the_same_events_in_the_same_order(servers, real_comfyui):
     body = {"prompt": graph(int(time.time()), steps=3)}
     sequences = {
         name: _events(url, f"ryla-diff-{uuid.uuid4().hex[:6]}", body)
@@ -360,8 +385,40 @@ def test_the_websocket_sends_the_same_events_in_the_same_order(servers):
     for node, block in real_blocks.items():
         assert block == sim_blocks[node], node
     sampler = real_blocks["9"]
-    assert sampler == ["executing"] + ["progress_state", "progress"] * 3 + ["progress_state"]
+    # A client that announced no feature flags gets ComfyUI's older PREVIEW_IMAGE frames.
+    step = ["progress_state", "progress"] + (["binary1"] if real_comfyui.preview_method else [])
+    assert sampler == ["executing"] + step * 3 + ["progress_state"]
     assert real_blocks["11"] == ["executing", "executed", "progress_state"]
+
+
+def test_previews_come_in_the_same_frames_order_and_size(servers, real_comfyui):
+    """With supports_preview_metadata announced: PREVIEW_IMAGE_WITH_METADATA before each
+    step's progress event, naming the prompt and the sampler; JPEGs scaled to 512 px."""
+    real_comfyui.require_previews()
+    body = {"prompt": graph(int(time.time()), steps=3)}
+    previews: dict[str, list] = {"real": [], "simulator": []}
+    sequences = {
+        name: _events(url, f"ryla-diff-{uuid.uuid4().hex[:6]}", body, flags=True, previews=found)
+        for (name, url), found in zip(servers.items(), previews.values(), strict=True)
+    }
+    keys = {name: {(e, fields) for e, fields, _ in events} for name, events in sequences.items()}
+    assert keys["real"] == keys["simulator"]
+    assert sequences["real"][:2] == sequences["simulator"][:2]
+    assert [e[0] for e in sequences["real"][:2]] == ["status", "feature_flags"]
+    _, real_blocks, _ = _structure(sequences["real"])
+    _, sim_blocks, _ = _structure(sequences["simulator"])
+    step = ["progress_state", "binary4", "progress"]
+    assert real_blocks["9"] == sim_blocks["9"] == ["executing"] + step * 3 + ["progress_state"]
+    for name, found in previews.items():
+        assert len(found) == 3, name
+        for preview in found:
+            picture = PILImage.open(io.BytesIO(preview.image))
+            assert (preview.mime, picture.format, picture.size) == (
+                "image/jpeg",
+                "JPEG",
+                (512, 512),
+            ), name
+    known("preview-pictures")  # same frames and sizes, other pixels
 
 
 def test_system_stats_and_the_api_prefix_answer_the_same(servers):

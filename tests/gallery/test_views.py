@@ -123,3 +123,34 @@ def test_media_file_refuses_paths_outside_character_keys(client, alice):
     client.force_login(alice)
     assert client.get("/media/../ryla/settings.py").status_code == 404
     assert client.get("/media/characters/not-a-uuid/images/x.png").status_code == 404
+
+
+def test_the_character_form_offers_the_lora_files_the_backends_have(client, alice):
+    from gallery.models import LoraFile
+
+    LoraFile.report(["mia_v2.safetensors", "nova.safetensors"])
+    character = make_character(alice, name="Mia", lora_name="mia_v1.safetensors")
+    client.force_login(alice)
+    url = reverse("gallery:character_edit", args=[character.id])
+    body = client.get(url).content.decode()
+    assert '<select name="lora_name"' in body
+    assert '<option value="nova.safetensors">nova.safetensors</option>' in body
+    # A file no backend has any more stays selectable as it is, and says so.
+    assert "mia_v1.safetensors (not on any backend now)" in body
+    fields = {"name": "Mia", "appearance": "x", "lora_strength": "0.8"}
+    typed = client.post(url, {**fields, "lora_name": "typo.safetensors"})
+    assert "Choose one of the LoRA files the backends have." in typed.content.decode()
+    assert client.post(url, {**fields, "lora_name": "nova.safetensors"}).status_code == 302
+    character.refresh_from_db()
+    assert character.lora_name == "nova.safetensors"
+
+
+def test_without_a_recent_lora_report_the_lora_is_typed(client, alice, settings):
+    from gallery.models import LoraFile
+
+    LoraFile.report(["old.safetensors"])
+    settings.STUDIO_LORA_FRESH_SECONDS = 0
+    client.force_login(alice)
+    body = client.get(reverse("gallery:character_create")).content.decode()
+    assert '<input type="text" name="lora_name"' in body
+    assert "No render worker has reported its LoRA files lately" in body

@@ -508,3 +508,23 @@ def test_every_studio_endpoint_refuses_anonymous(api_client, alice_character, me
     response = getattr(api_client, method)(url, {}, format="json")
     assert response.status_code in (401, 403)
     assert "images" not in response.json()
+
+
+def test_generate_takes_details_and_a_first_seed(alice_api, alice_character):
+    response = generate(alice_api, alice_character, count=3, details="golden hour", seed=9)
+    assert response.status_code == 202, response.content
+    pack = Image.objects.filter(batch_id=response.json()["batchId"]).order_by("batch_index")
+    assert [image.seed for image in pack] == [9, 10, 11]
+    assert all("golden hour" in image.prompt and image.details == "golden hour" for image in pack)
+    listed = alice_api.get(f"/image-gallery/characters/{alice_character.id}/images").json()
+    assert {item["details"] for item in listed["images"]} == {"golden hour"}
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("details", "x" * 501), ("details", "a <b>"), ("seed", -1), ("seed", 2**53)],
+)
+def test_generate_refuses_bad_details_and_seeds_in_json(alice_api, alice_character, field, value):
+    response = generate(alice_api, alice_character, **{field: value})
+    assert response.status_code == 400
+    assert field in response.json()

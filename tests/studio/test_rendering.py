@@ -310,3 +310,16 @@ def test_jobs_wait_for_a_free_backend_one_at_a_time(
     stop.set()
     watcher.join()
     assert longest == 1
+
+
+def test_a_render_worker_reports_the_lora_files_of_its_backends(comfyui):
+    from comfy.check import lora_files
+    from comfy.client import ComfyClient
+    from gallery.models import LoraFile
+
+    offered = lora_files(ComfyClient(comfyui.url).object_info("LoraLoader"))
+    assert offered  # the simulator offers some, as a real server does
+    deadline = time.monotonic() + 10
+    while sorted(LoraFile.objects.values_list("name", flat=True)) != offered:
+        assert time.monotonic() < deadline, list(LoraFile.objects.values_list("name", flat=True))
+        time.sleep(0.1)

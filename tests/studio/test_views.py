@@ -6,7 +6,13 @@ import pytest
 from django.urls import reverse
 
 from gallery.models import Image, ImageStatus
-from tests.factories import make_character, make_completed_image, make_image, photo_like_png
+from tests.factories import (
+    make_character,
+    make_completed_image,
+    make_edit_with_mask,
+    make_image,
+    photo_like_png,
+)
 from tests.studio.helpers import completed_image
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -415,3 +421,111 @@ def test_deleting_an_image_removes_its_files_and_its_edits_say_the_source_is_gon
     assert edit.source_image is None
     body = alice_client.get(_urls(alice_character, edit)["detail"], **HTMX).content.decode()
     assert "Edited from an image that was deleted" in " ".join(body.split())
+
+
+GENERATE_FIELDS = {"scene": "selfie", "environment": "beach", "aspect_ratio": "1:1",
+                   "quality_mode": "draft", "count": "2"}  # fmt: skip
+
+
+def test_details_go_into_the_prompt_and_a_given_seed_starts_the_pack(alice_client, alice_character):
+    url = reverse("studio:generate", args=[alice_character.id])
+    fields = {**GENERATE_FIELDS, "details": "holding  a coffee cup", "seed": "41"}
+    assert alice_client.post(url, fields, **HTMX).status_code == 200
+    pack = Image.objects.filter(character=alice_character).order_by("batch_index")
+    assert [image.seed for image in pack] == [41, 42]
+    assert all(image.details == "holding a coffee cup" for image in pack)
+    assert all(", holding a coffee cup, " in image.prompt for image in pack)
+    refused = alice_client.post(url, {**fields, "details": "a {cup}"}, **HTMX).content.decode()
+    assert "Use plain words" in refused
+    assert Image.objects.filter(character=alice_character).count() == 2
+
+
+def test_the_form_keeps_each_characters_last_settings_but_not_the_seed(
+    alice_client, alice, alice_character
+):
+    other = make_character(alice, name="Other")
+    url = reverse("studio:generate", args=[alice_character.id])
+    fields = {**GENERATE_FIELDS, "environment": "cafe", "details": "rainy window", "seed": "7"}
+    alice_client.post(url, fields, **HTMX)
+    page = alice_client.get(reverse("studio:character", args=[alice_character.id])).content
+    form = page.decode().split('id="generate-form"')[1].split("</form>")[0]
+    assert '<option value="cafe" selected>' in form
+    assert "rainy window</textarea>" in form
+    assert 'name="seed" min="0"' in form and 'value="7"' not in form
+    fresh = alice_client.get(reverse("studio:character", args=[other.id])).content.decode()
+    assert "rainy window" not in fresh and '<option value="cafe" selected>' not in fresh
+
+
+@pytest.mark.parametrize("same_seed", [False, True], ids=["settings", "same-seed"])
+def test_use_these_settings_fills_the_generate_form_from_an_image(
+    alice_client, alice_character, same_seed
+):
+    image = make_completed_image(alice_character, photo_like_png(32, 32), width=32, height=32)
+    Image.objects.filter(pk=image.pk).update(
+        scene="mirror_selfie", environment="cafe", details="soft light", seed=123456
+    )
+    url = reverse("studio:image_reuse", args=[alice_character.id, image.id])
+    response = alice_client.get(url + ("?seed=1" if same_seed else ""), **HTMX)
+    body = response.content.decode()
+    assert body.startswith('<form id="generate-form"')
+    assert '<option value="mirror_selfie" selected>' in body
+    assert '<option value="cafe" selected>' in body and "soft light</textarea>" in body
+    assert ('value="123456"' in body) is same_seed
+    assert "ryla:form-filled" in response["HX-Trigger-After-Swap"]
+    page = alice_client.get(url).content.decode()  # without htmx: the studio page
+    assert 'id="gallery"' in page and '<option value="cafe" selected>' in page
+
+
+def test_use_these_settings_of_another_users_image_is_404(bob_client, alice_character):
+    image = make_image(alice_character)
+    url = reverse("studio:image_reuse", args=[alice_character.id, image.id])
+    assert bob_client.get(url, **HTMX).status_code == 404
+
+
+def test_an_edit_shows_its_source_thumbnail_a_compare_slider_and_its_mask(
+    alice_client, alice_character
+):
+    import io
+
+    from PIL import Image as PILImage
+
+    source, edit = make_edit_with_mask(alice_character)
+    body = alice_client.get(_urls(alice_character, edit)["detail"], **HTMX).content.decode()
+    assert 'class="source-thumb"' in body and 'class="compare-slider"' in body
+    assert 'class="compare-before"' in body and 'class="compare-after"' in body
+    mask_url = reverse("studio:image_mask", args=[alice_character.id, edit.id])
+    assert f'src="{mask_url}"' in body
+    response = alice_client.get(mask_url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    overlay = PILImage.open(io.BytesIO(response.content))
+    assert overlay.size == (64, 64) and overlay.mode == "RGBA"
+    assert overlay.getpixel((5, 30)) == (255, 0, 153, 153)  # repainted: tinted
+    assert overlay.getpixel((60, 30))[3] == 0  # kept: clear
+    # The source lists its edits in a block the open image can refresh on its own.
+    edits = alice_client.get(
+        reverse("studio:image_edits", args=[alice_character.id, source.id]), **HTMX
+    ).content.decode()
+    assert edits.startswith(f'<div class="edits" id="edits-{source.id}"')
+    assert "add a hat" in edits and "(completed)" in edits
+
+
+def test_the_mask_of_an_image_without_one_or_of_another_user_is_404(
+    client, alice, bob, alice_character
+):
+    source, edit = make_edit_with_mask(alice_character)
+    client.force_login(alice)
+    assert (
+        client.get(reverse("studio:image_mask", args=[alice_character.id, edit.id])).status_code
+        == 200
+    )
+    assert (
+        client.get(reverse("studio:image_mask", args=[alice_character.id, source.id])).status_code
+        == 404
+    )
+    client.force_login(bob)
+    assert (
+        client.get(reverse("studio:image_mask", args=[alice_character.id, edit.id])).status_code
+        == 404
+    )
+    edits_url = reverse("studio:image_edits", args=[alice_character.id, source.id])
+    assert client.get(edits_url).status_code == 404

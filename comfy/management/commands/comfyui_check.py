@@ -16,7 +16,8 @@ from comfy.workflows import LoraSpec, build_flux_inpaint_workflow, build_studio_
 
 
 def deployment_graphs(lora_name: str | None) -> dict[str, dict[str, Any]]:
-    """Both graphs as this deployment builds them (its model files, a small size)."""
+    """Both graphs as this deployment builds them (its model files, a small size); the
+    inpaint graph with every control on, so each node type it can use is checked."""
     lora = LoraSpec(name=lora_name, strength=0.8) if lora_name else None
     return {
         "studio_image": build_studio_image_workflow(
@@ -37,6 +38,10 @@ def deployment_graphs(lora_name: str | None) -> dict[str, dict[str, Any]]:
             "check.png",
             1,
             2,
+            denoise=0.8,
+            feather=40,  # two blur passes
+            crop=(0, 0, 64, 64),
+            working_size=64,
             unet_name=settings.COMFYUI_FLUX_FILL_UNET,
             clip_name1=settings.COMFYUI_FLUX_CLIP_L,
             clip_name2=settings.COMFYUI_FLUX_T5XXL,

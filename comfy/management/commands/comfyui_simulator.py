@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from comfy.simulator import SimulatorOptions, run_simulator
+from comfy.simulator.server import PREVIEW_METHODS
 
 
 def _rate(value: str) -> float:
@@ -40,6 +41,12 @@ class Command(BaseCommand):
             help="fraction of HTTP calls answered with 500 (deterministic)",
         )
         parser.add_argument(
+            "--preview-method",
+            choices=PREVIEW_METHODS,
+            default="none",
+            help="as ComfyUI's: anything but none sends a JPEG preview after every step",
+        )
+        parser.add_argument(
             "--data-dir",
             default=None,
             help="input/output folders (default: settings.COMFYUI_SIMULATOR_DATA_DIR, else a "
@@ -60,6 +67,7 @@ class Command(BaseCommand):
                 fail_marker=options["fail_marker"],
                 fail_all=options["fail_all"],
                 http_500_rate=options["http_500_rate"],
+                preview_method=options["preview_method"],
                 data_dir=options["data_dir"]
                 or getattr(settings, "COMFYUI_SIMULATOR_DATA_DIR", None)
                 or None,

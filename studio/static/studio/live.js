@@ -40,6 +40,14 @@ function cardReplace(event) {
   const fresh = template.content.firstElementChild;
   const card = fresh && document.getElementById(fresh.id);
   if (card) window.htmx.swap(card, event.detail.data, { swapStyle: "outerHTML" });
+  if (fresh?.dataset.sourceId) editsRefresh(fresh.dataset.sourceId);
+}
+
+function editsRefresh(sourceId) {
+  // The open image lists its edits: one of them changed, so read the list again.
+  const list = document.getElementById(`edits-${sourceId}`);
+  if (!list) return;
+  window.htmx.ajax("GET", list.dataset.editsUrl, { target: list, swap: "outerHTML" });
 }
 
 if (document.querySelector("[data-live-root]")) {
@@ -69,9 +77,12 @@ function showCard(card) {
 }
 
 function closeSheet() {
-  // On a phone the open image covers the gallery: the new card is what to look at now.
+  // On a phone the open image covers the gallery: the new card is what to look at now
+  // (so the focus does not go back to the card the sheet was opened from).
   const detail = document.getElementById("detail");
-  if (detail && window.matchMedia("(max-width: 900px)").matches) detail.replaceChildren();
+  if (!detail || !window.matchMedia("(max-width: 900px)").matches) return;
+  opener = null;
+  detail.replaceChildren();
 }
 
 let awaitedEdit = null;
@@ -84,12 +95,50 @@ if (document.querySelector("[data-live-root]")) {
   });
   document.body.addEventListener("ryla:image-queued", (event) => {
     awaitedEdit = event.detail?.imageId || null;
+    const open = document.querySelector("#detail [data-edits-url]");
+    if (open) editsRefresh(open.id.replace("edits-", ""));
     closeSheet();
     toast("Edit started. It is at the top of your gallery.");
+  });
+  document.body.addEventListener("ryla:form-filled", (event) => {
+    closeSheet();
+    // The filled form's Generate button, in view and focused: Enter starts it.
+    const submit = document.querySelector("#generate-form button[type=submit]");
+    submit?.scrollIntoView({ block: "center", behavior: "instant" });
+    submit?.focus({ preventScroll: true });
+    toast(event.detail?.seed ? "Settings and seed copied: press Generate." : "Settings copied: press Generate.");
   });
   document.body.addEventListener("htmx:afterSwap", (event) => {
     if (!awaitedEdit || event.detail.target?.id !== "gallery") return;
     showCard(document.getElementById(`card-${awaitedEdit}`));
     awaitedEdit = null;
+  });
+}
+
+// --- keyboard: an opened image takes the focus, a closed one gives it back ---
+// Watched in the DOM, not through htmx events: closing replaces the element that asked.
+
+let opener = null;
+let shownTitle = document.getElementById("detail-title");
+
+if (document.querySelector("[data-live-root]")) {
+  document.body.addEventListener("htmx:beforeRequest", (event) => {
+    if (event.detail.target?.id === "detail" && event.detail.elt.matches("a.open")) {
+      opener = event.detail.elt.closest("article")?.id || null; // the card may be re-rendered
+    }
+  });
+  new MutationObserver(() => {
+    const title = document.getElementById("detail-title");
+    if (title === shownTitle) return;
+    shownTitle = title;
+    if (title) {
+      title.focus(); // Tab goes on to Close, Download, the star, Edit
+    } else if (opener) {
+      document.querySelector(`#${opener} a.open`)?.focus();
+      opener = null;
+    }
+  }).observe(document.querySelector(".studio-main") || document.body, {
+    childList: true,
+    subtree: true,
   });
 }

@@ -5,12 +5,22 @@
 // (DESIGN.md): the source image at its natural size whose alpha is 0 where painted (repaint)
 // and 255 elsewhere (keep).
 //
-// The mask canvas is painted with an OPAQUE colour and shown half-transparent through CSS
-// opacity only, so its alpha is a clean coverage value; the export subtracts it from the
-// source with 'destination-out'. Tests reach the editor through `root.maskEditor`.
+// The mask canvas is painted with an OPAQUE colour and shown see-through by CSS opacity
+// only, so its alpha is a clean coverage value (a soft brush leaves partial coverage at its
+// edge: a partial repaint); the export subtracts it from the source with 'destination-out'.
+// Zoom and pan transform both canvases alike; pointer positions are read back through the
+// transform, so painting is exact at any zoom. Tests reach the editor through `root.maskEditor`.
 
 const MAX_SIZE = 250;
-const MASK_COLOUR = "rgb(255, 60, 120)";
+const MAX_ZOOM = 8;
+// Display colours only: the export reads the mask's alpha, never its colour.
+const COLOURS = {
+  pink: [255, 60, 120],
+  cyan: [0, 220, 255],
+  yellow: [255, 225, 0],
+  green: [40, 255, 90],
+  white: [255, 255, 255],
+};
 const EMPTY_MASK = "Paint the area to change first.";
 const FULL_MASK = "Leave part of the image unpainted: the painted area is what gets replaced.";
 const FOCUSABLE =
@@ -43,6 +53,11 @@ function setup(root) {
   const cursor = part("cursor");
   const sizeInput = part("size");
   const sizeOut = part("size-out");
+  const hardnessInput = part("hardness");
+  const opacityInput = part("opacity");
+  const colourSelect = part("colour");
+  const zoomOut = part("zoom");
+  const shapeBox = part("shape");
   const form = part("form");
   const status = part("status");
   const applyButton = part("apply");
@@ -66,6 +81,15 @@ function setup(root) {
   let last = null; // its last point: null between strokes so a new one never joins the old
   let pointerId = null;
   let pointer = null; // last client position, to resize the cursor in place
+  let hardness = 1;
+  let colour = COLOURS.pink;
+  let view = { z: 1, x: 0, y: 0 }; // zoom and pan of both canvases, in stage pixels
+  let pan = null; // a drag that moves the view (space held, or the middle button)
+  let spaceHeld = false;
+  const touches = new Map(); // touch pointers down: two of them pinch
+  let pinch = null;
+  let pending = null; // a rectangle or ellipse being placed: {shape, x, y, w, h} in image px
+  let shapeStart = null; // where a pointer drag of a shape began
 
   function clampSize(value) {
     return Math.min(MAX_SIZE, Math.max(1, Math.round(value)));
@@ -73,14 +97,38 @@ function setup(root) {
 
   function resetContext() {
     ctx = maskCanvas.getContext("2d", { willReadFrequently: true });
-    ctx.strokeStyle = ctx.fillStyle = MASK_COLOUR;
+    ctx.strokeStyle = ctx.fillStyle = `rgb(${colour.join(",")})`;
     ctx.lineCap = ctx.lineJoin = "round";
+  }
+
+  // A soft brush lays radial dabs along the path (every quarter of the size); a hard one a
+  // round-capped line. Both are deterministic, so a replay after undo draws the same pixels.
+  function dab(op, x, y) {
+    const r = op.size / 2;
+    const fill = ctx.createRadialGradient(x, y, 0, x, y, r);
+    fill.addColorStop(0, `rgba(${colour.join(",")},1)`);
+    // Hardness 0 still repaints the inner half fully: only the outer half fades.
+    fill.addColorStop(Math.min(0.99, 0.5 + op.hardness / 2), `rgba(${colour.join(",")},1)`);
+    fill.addColorStop(1, `rgba(${colour.join(",")},0)`);
+    ctx.fillStyle = fill;
+    ctx.fillRect(x - r, y - r, op.size, op.size);
+    ctx.fillStyle = `rgb(${colour.join(",")})`;
+  }
+
+  function drawSoft(op, from, to) {
+    if (!from) return dab(op, to[0], to[1]);
+    const spacing = Math.max(1, op.size / 4);
+    const length = Math.hypot(to[0] - from[0], to[1] - from[1]);
+    for (let d = spacing; d <= length + 1e-6; d += spacing) {
+      dab(op, from[0] + ((to[0] - from[0]) * d) / length, from[1] + ((to[1] - from[1]) * d) / length);
+    }
   }
 
   // --- drawing: the same code paints live and replays history, so undo/redo is exact ---
 
   function draw(op, from, to) {
     ctx.globalCompositeOperation = op.tool === "eraser" ? "destination-out" : "source-over";
+    if (op.hardness < 1) return drawSoft(op, from, to);
     ctx.lineWidth = op.size;
     ctx.beginPath();
     if (from) {
@@ -101,6 +149,15 @@ function setup(root) {
       // XOR with an opaque rectangle: alpha becomes 1 - alpha, exactly.
       ctx.globalCompositeOperation = "xor";
       ctx.fillRect(0, 0, width, height);
+    } else if (op.type === "shape") {
+      ctx.globalCompositeOperation = "source-over";
+      ctx.beginPath();
+      if (op.shape === "ellipse") {
+        ctx.ellipse(op.x + op.w / 2, op.y + op.h / 2, op.w / 2, op.h / 2, 0, 0, 2 * Math.PI);
+      } else {
+        ctx.rect(op.x, op.y, op.w, op.h);
+      }
+      ctx.fill();
     } else {
       op.points.forEach((point, i) => draw(op, op.points[i - 1], point));
     }
@@ -174,23 +231,204 @@ function setup(root) {
     }px)`;
   }
 
+  // --- zoom and pan: one transform on both canvases; toImage() reads it back ---
+
+  function applyView() {
+    const transform = `translate(${view.x}px, ${view.y}px) scale(${view.z})`;
+    imageCanvas.style.transform = maskCanvas.style.transform = transform;
+    root.dataset.zoom = view.z.toFixed(2);
+    zoomOut.textContent = `${Math.round(view.z * 100)}%`;
+    moveCursor();
+    showShape();
+  }
+
+  function clampView() {
+    // The image always covers the stage: no zooming out past fit, no panning past an edge.
+    const width = imageCanvas.offsetWidth;
+    const height = imageCanvas.offsetHeight;
+    view.z = Math.min(MAX_ZOOM, Math.max(1, view.z));
+    view.x = Math.min(0, Math.max(width - width * view.z, view.x));
+    view.y = Math.min(0, Math.max(height - height * view.z, view.y));
+  }
+
+  function zoomAt(factor, clientX, clientY) {
+    // The image point under (clientX, clientY) stays under it.
+    const box = stage.getBoundingClientRect();
+    const px = clientX - box.left;
+    const py = clientY - box.top;
+    const cx = (px - view.x) / view.z;
+    const cy = (py - view.y) / view.z;
+    view.z = Math.min(MAX_ZOOM, Math.max(1, view.z * factor));
+    view.x = px - cx * view.z;
+    view.y = py - cy * view.z;
+    clampView();
+    applyView();
+  }
+
+  function zoomBy(factor) {
+    const box = stage.getBoundingClientRect();
+    zoomAt(factor, box.left + box.width / 2, box.top + box.height / 2);
+  }
+  const zoomIn = () => zoomBy(1.5);
+  const zoomOutBy = () => zoomBy(1 / 1.5);
+  const fit = () => {
+    view = { z: 1, x: 0, y: 0 };
+    applyView();
+  };
+
+  on(stage, "wheel", (event) => {
+    if (!ready) return;
+    event.preventDefault();
+    zoomAt(Math.exp(-event.deltaY * 0.0015), event.clientX, event.clientY);
+  });
+
+  // --- rectangle and ellipse: dragged with the pointer, or placed with the keyboard ---
+
+  const isShapeTool = () => tool === "rect" || tool === "ellipse";
+
+  function showShape() {
+    shapeBox.hidden = !pending;
+    if (!pending) return;
+    const box = maskCanvas.getBoundingClientRect();
+    const stageBox = stage.getBoundingClientRect();
+    const scale = box.width / maskCanvas.width;
+    shapeBox.classList.toggle("is-ellipse", pending.shape === "ellipse");
+    shapeBox.style.left = `${box.left - stageBox.left + pending.x * scale}px`;
+    shapeBox.style.top = `${box.top - stageBox.top + pending.y * scale}px`;
+    shapeBox.style.width = `${pending.w * scale}px`;
+    shapeBox.style.height = `${pending.h * scale}px`;
+  }
+
+  function shapeFrom(a, b) {
+    const x = Math.min(a[0], b[0]);
+    const y = Math.min(a[1], b[1]);
+    return { shape: tool, x, y, w: Math.abs(a[0] - b[0]), h: Math.abs(a[1] - b[1]) };
+  }
+
+  function shapeSay() {
+    const name = pending.shape === "ellipse" ? "Ellipse" : "Rectangle";
+    const r = Math.round;
+    say(`${name} ${r(pending.w)} × ${r(pending.h)} px at ${r(pending.x)}, ${r(pending.y)}. Enter fills it.`);
+  }
+
+  function shapeCommit() {
+    const shape = pending;
+    pending = shapeStart = null;
+    showShape();
+    if (!shape || shape.w < 1 || shape.h < 1) return;
+    say("");
+    commit({ type: "shape", ...shape });
+  }
+
+  function shapeKey(event) {
+    // Arrows move the shape (a fiftieth of the image; Alt: one pixel), Shift+arrows resize it.
+    const { width, height } = maskCanvas;
+    if (event.key === "Enter" || event.key === " ") {
+      if (!pending) return false;
+      shapeCommit();
+      return true;
+    }
+    const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const move = arrows[event.key];
+    if (!move) return false;
+    if (!pending) {
+      pending = { shape: tool, x: width / 3, y: height / 3, w: width / 3, h: height / 3 };
+    } else {
+      const step = event.altKey ? 1 : Math.max(1, Math.round(Math.max(width, height) / 50));
+      if (event.shiftKey) {
+        pending.w = Math.min(width - pending.x, Math.max(1, pending.w + move[0] * step));
+        pending.h = Math.min(height - pending.y, Math.max(1, pending.h + move[1] * step));
+      } else {
+        pending.x = Math.min(width - pending.w, Math.max(0, pending.x + move[0] * step));
+        pending.y = Math.min(height - pending.h, Math.max(0, pending.y + move[1] * step));
+      }
+    }
+    pending.shape = tool;
+    showShape();
+    shapeSay();
+    return true;
+  }
+
+  // --- pointer input: paint, drag a shape, pan (space or middle button), pinch to zoom ---
+
+  function strokeCancel() {
+    // A second finger turns a stroke into a pinch: the dab the first finger left goes.
+    if (stroke && ops[ops.length - 1] === stroke) {
+      ops.pop();
+      redraw();
+    }
+    stroke = last = pending = shapeStart = pan = null;
+    if (pointerId !== null && maskCanvas.hasPointerCapture(pointerId)) {
+      maskCanvas.releasePointerCapture(pointerId);
+    }
+    pointerId = null;
+    showShape();
+    refresh();
+  }
+
+  const middle = (a, b) => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+  const apart = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]) || 1;
+
   on(maskCanvas, "pointerdown", (event) => {
-    if (!ready || sending || pointerId !== null) return;
-    if (event.pointerType === "mouse" && event.button !== 0) return;
+    if (!ready || sending) return;
+    if (event.pointerType === "touch") {
+      touches.set(event.pointerId, [event.clientX, event.clientY]);
+      if (touches.size === 2) {
+        strokeCancel();
+        const [a, b] = touches.values();
+        pinch = { distance: apart(a, b), centre: middle(a, b) };
+        return;
+      }
+    }
+    if (pointerId !== null || touches.size > 2) return;
+    if (event.pointerType === "mouse" && event.button !== 0 && event.button !== 1) return;
     event.preventDefault();
     pointerId = event.pointerId;
-    if (status.classList.contains("is-error")) say(""); // painting answers "paint first"
     maskCanvas.setPointerCapture(pointerId);
+    if (spaceHeld || event.button === 1) {
+      pan = { start: [event.clientX, event.clientY], from: { ...view } };
+      return;
+    }
+    if (status.classList.contains("is-error")) say(""); // painting answers "paint first"
+    if (isShapeTool()) {
+      shapeStart = toImage(event);
+      pending = shapeFrom(shapeStart, shapeStart);
+      showShape();
+      return;
+    }
     last = toImage(event);
-    stroke = { type: "stroke", tool, size, points: [last] };
+    stroke = { type: "stroke", tool, size, hardness, points: [last] };
     draw(stroke, null, last);
     commit(stroke);
   });
 
   on(maskCanvas, "pointermove", (event) => {
+    if (touches.has(event.pointerId)) touches.set(event.pointerId, [event.clientX, event.clientY]);
+    if (pinch && touches.size === 2) {
+      const [a, b] = touches.values();
+      const centre = middle(a, b);
+      view.x += centre[0] - pinch.centre[0];
+      view.y += centre[1] - pinch.centre[1];
+      zoomAt(apart(a, b) / pinch.distance, centre[0], centre[1]);
+      pinch = { distance: apart(a, b), centre };
+      return;
+    }
     stage.dataset.cursor = "";
     moveCursor(event);
-    if (event.pointerId !== pointerId || !last) return;
+    if (event.pointerId !== pointerId) return;
+    if (pan) {
+      view.x = pan.from.x + event.clientX - pan.start[0];
+      view.y = pan.from.y + event.clientY - pan.start[1];
+      clampView();
+      applyView();
+      return;
+    }
+    if (shapeStart) {
+      pending = shapeFrom(shapeStart, toImage(event));
+      showShape();
+      return;
+    }
+    if (!last) return;
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
     for (const e of events.length ? events : [event]) {
       const point = toImage(e);
@@ -202,8 +440,11 @@ function setup(root) {
   });
 
   const endStroke = (event) => {
+    touches.delete(event.pointerId);
+    if (touches.size < 2) pinch = null;
     if (event.pointerId !== pointerId) return;
-    pointerId = stroke = last = null;
+    if (shapeStart) shapeCommit();
+    pointerId = stroke = last = pan = null;
     refresh();
   };
   on(maskCanvas, "pointerup", endStroke);
@@ -223,9 +464,50 @@ function setup(root) {
   }
 
   function setTool(value) {
-    tool = value === "eraser" ? "eraser" : "brush";
+    tool = ["eraser", "rect", "ellipse"].includes(value) ? value : "brush";
     root.dataset.tool = tool;
     root.querySelector(`input[name="tool"][value="${tool}"]`).checked = true;
+    if (pending && isShapeTool()) {
+      pending.shape = tool;
+      showShape();
+    } else if (pending) {
+      pending = null;
+      showShape();
+    }
+  }
+
+  function setHardness(percent) {
+    hardness = Math.min(100, Math.max(0, Number(percent))) / 100;
+    part("hardness-out").textContent = `${Math.round(hardness * 100)}%`;
+  }
+
+  function setOpacity(percent) {
+    maskCanvas.style.opacity = String(Number(percent) / 100);
+    part("opacity-out").textContent = `${percent}%`;
+  }
+
+  function setColour(name) {
+    colour = name === "auto" ? standOutColour() : COLOURS[name] || COLOURS.pink;
+    root.dataset.colour = colour.join(",");
+    resetContext();
+    redraw();
+  }
+
+  function standOutColour() {
+    // The palette colour farthest from the picture's average: visible on any image.
+    if (!ready) return COLOURS.pink;
+    const probe = document.createElement("canvas");
+    probe.width = probe.height = 16;
+    const c = probe.getContext("2d", { willReadFrequently: true });
+    c.drawImage(imageCanvas, 0, 0, 16, 16);
+    const data = c.getImageData(0, 0, 16, 16).data;
+    const mean = [0, 1, 2].map((k) => {
+      let sum = 0;
+      for (let i = k; i < data.length; i += 4) sum += data[i];
+      return sum / (data.length / 4);
+    });
+    const distance = (rgb) => rgb.reduce((total, v, k) => total + (v - mean[k]) ** 2, 0);
+    return Object.values(COLOURS).reduce((best, rgb) => (distance(rgb) > distance(best) ? rgb : best));
   }
 
   function refresh() {
@@ -260,12 +542,21 @@ function setup(root) {
   }
 
   on(sizeInput, "input", () => setSize(Number(sizeInput.value)));
+  on(hardnessInput, "input", () => setHardness(hardnessInput.value));
+  on(opacityInput, "input", () => setOpacity(opacityInput.value));
+  on(colourSelect, "change", () => setColour(colourSelect.value));
+  on(form, "input", (event) => {
+    const out = form.querySelector(`[data-out-for="${event.target.name}"]`);
+    if (!out) return;
+    const value = Number(event.target.value);
+    out.textContent = event.target.step.includes(".") ? value.toFixed(2) : `${value}${out.dataset.unit || ""}`;
+  });
   root.querySelectorAll('input[name="tool"]').forEach((radio) =>
     on(radio, "change", () => setTool(radio.value)),
   );
   on(root, "click", (event) => {
     const action = event.target.closest("[data-action]")?.dataset.action;
-    const actions = { undo, redo, clear, invert, close };
+    const actions = { undo, redo, clear, invert, close, zoomIn, zoomOut: zoomOutBy, fit };
     if (actions[action]) actions[action]();
   });
 
@@ -275,10 +566,23 @@ function setup(root) {
     if (!root.isConnected) return destroy();
     if (event.key === "Escape") {
       event.preventDefault();
+      if (pending) {
+        pending = shapeStart = null;
+        showShape();
+        return say("");
+      }
       return close();
     }
     if (event.key === "Tab") return trapTab(event);
+    if (event.target === maskCanvas && isShapeTool() && ready && shapeKey(event)) {
+      return event.preventDefault();
+    }
     if (isTextField(event.target) || event.altKey) return;
+    if (event.key === " " && !/^(BUTTON|INPUT|SUMMARY|SELECT)$/.test(event.target.tagName)) {
+      spaceHeld = true;
+      stage.dataset.pan = "";
+      return event.preventDefault();
+    }
     const key = event.key.toLowerCase();
     const step = Math.max(1, Math.round(size / 10));
     if ((event.ctrlKey || event.metaKey) && key === "z") event.shiftKey ? redo() : undo();
@@ -287,8 +591,20 @@ function setup(root) {
     else if (key === "[") setSize(size - step);
     else if (key === "]") setSize(size + step);
     else if (key === "x") setTool(tool === "brush" ? "eraser" : "brush");
+    else if (key === "b") setTool("brush");
+    else if (key === "r") setTool("rect");
+    else if (key === "e") setTool("ellipse");
+    else if (key === "+" || key === "=") zoomIn();
+    else if (key === "-") zoomOutBy();
+    else if (key === "0") fit();
     else return;
     event.preventDefault();
+  });
+
+  on(document, "keyup", (event) => {
+    if (event.key !== " ") return;
+    spaceHeld = false;
+    delete stage.dataset.pan;
   });
 
   const focusables = () =>
@@ -377,6 +693,10 @@ function setup(root) {
       const negative = form.elements.negativePrompt.value.trim();
       if (negative) payload.negativePrompt = negative;
       if (seed.value !== "") payload.seed = Number(seed.value);
+      payload.denoise = Number(form.elements.denoise.value);
+      payload.maskFeather = Number(form.elements.maskFeather.value);
+      payload.onlyMasked = form.elements.onlyMasked.checked;
+      payload.maskPadding = Number(form.elements.maskPadding.value);
       const response = await fetch(root.dataset.inpaintUrl, {
         method: "POST",
         credentials: "same-origin",
@@ -449,6 +769,7 @@ function setup(root) {
       resetContext();
       imageCtx.drawImage(image, 0, 0);
       ready = true;
+      setColour(colourSelect.value);
       root.dataset.state = "ready";
       refresh();
       resolve();
@@ -474,6 +795,16 @@ function setup(root) {
     close,
     setSize,
     setTool,
+    setHardness,
+    setColour,
+    zoomAt,
+    fit,
+    get view() {
+      return { ...view };
+    },
+    get pending() {
+      return pending && { ...pending };
+    },
     get size() {
       return size;
     },
@@ -489,6 +820,8 @@ function setup(root) {
   resetContext();
   setSize(size);
   setTool("brush");
+  setHardness(hardnessInput.value);
+  setOpacity(opacityInput.value);
   refresh();
   requestAnimationFrame(() => root.contains(document.activeElement) || root.focus());
 }
