@@ -327,7 +327,7 @@ def _image_detail_context(image: Image, character: Character) -> dict:
         "image_url": storage.file_url(image.image_key),
         "source_url": storage.file_url(source.image_key) if source else "",
         "source_thumbnail_url": storage.file_url(source.thumbnail_key) if source else "",
-        "edits": image.edits.order_by("-created_at"),
+        "edits": image.edits.newest_first(),
         "scene": presets.SCENES.get(image.scene),
         "environment": presets.ENVIRONMENTS.get(image.environment),
     }
@@ -350,7 +350,7 @@ def image_edits(request: HttpRequest, character_id, image_id) -> HttpResponse:
     """The list of an image's edits (the open image refreshes it as they progress)."""
     character = _get_character_for_user(request, character_id)
     image = _get_image_for_user(request, character, image_id)
-    context = {"character": character, "image": image, "edits": image.edits.order_by("-created_at")}
+    context = {"character": character, "image": image, "edits": image.edits.newest_first()}
     return render(request, "studio/_edits.html", context)
 
 

@@ -105,14 +105,15 @@ function setup(root) {
   // round-capped line. Both are deterministic, so a replay after undo draws the same pixels.
   function dab(op, x, y) {
     const r = op.size / 2;
+    const rgb = colour.join(",");
     const fill = ctx.createRadialGradient(x, y, 0, x, y, r);
-    fill.addColorStop(0, `rgba(${colour.join(",")},1)`);
+    fill.addColorStop(0, `rgba(${rgb},1)`);
     // Hardness 0 still repaints the inner half fully: only the outer half fades.
-    fill.addColorStop(Math.min(0.99, 0.5 + op.hardness / 2), `rgba(${colour.join(",")},1)`);
-    fill.addColorStop(1, `rgba(${colour.join(",")},0)`);
+    fill.addColorStop(Math.min(0.99, 0.5 + op.hardness / 2), `rgba(${rgb},1)`);
+    fill.addColorStop(1, `rgba(${rgb},0)`);
     ctx.fillStyle = fill;
     ctx.fillRect(x - r, y - r, op.size, op.size);
-    ctx.fillStyle = `rgb(${colour.join(",")})`;
+    ctx.fillStyle = `rgb(${rgb})`;
   }
 
   function drawSoft(op, from, to) {
